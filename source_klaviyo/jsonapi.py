@@ -1,0 +1,97 @@
+"""Reading Klaviyo's JSON:API documents and writing the JSON strings our records carry.
+
+Two rules shape this module. First, no number may change on its way through: orjson is several
+times faster than the standard library but silently turns integers wider than 64 bits into
+floats, so a body holding a run of 20 or more digits is parsed by the standard library instead.
+Second, a body that is not the document we expect is reported, never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import requests
+
+_LONG_DIGIT_RUN = re.compile(rb"\d{20}")
+_DOCUMENT_ATTRIBUTE = "_klaviyo_document"
+
+
+class MalformedDocument(ValueError):
+    """The body of a 2xx response is not a JSON:API list document."""
+
+
+def load_json(body: bytes) -> Any:
+    """Parse JSON, keeping integers of any size exact."""
+    if _LONG_DIGIT_RUN.search(body):
+        return json.loads(body)
+    return orjson.loads(body)
+
+
+def dump_json(value: Any) -> str | None:
+    """Serialise a nested value as compact JSON text; `None` stays `None` (JSON null)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_document(response: requests.Response) -> Mapping[str, Any]:
+    """Return the response's list document, parsing it at most once per response.
+
+    Raises `MalformedDocument` when the body is not JSON or has no `data` list; the error
+    handler turns that into a retry, since proxies and cut connections produce such bodies.
+    """
+    cached = getattr(response, _DOCUMENT_ATTRIBUTE, None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    try:
+        document = load_json(response.content)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedDocument(f"the body is not valid JSON ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise MalformedDocument("the body is JSON but has no 'data' list")
+    links = document.get("links")
+    if links is not None and not isinstance(links, dict):
+        raise MalformedDocument("the body's 'links' member is not an object")
+    setattr(response, _DOCUMENT_ATTRIBUTE, document)
+    return document
+
+
+def next_link(document: Mapping[str, Any]) -> str | None:
+    """Return `links.next`, or `None` when it is null, empty or absent (the last page)."""
+    links = document.get("links") or {}
+    link = links.get("next")
+    return link if isinstance(link, str) and link else None
+
+
+def error_detail(response: requests.Response) -> str:
+    """Return Klaviyo's error `detail` (joined when several), or a short note on the body."""
+    try:
+        body = load_json(response.content)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        details = [
+            str(item.get("detail") or item.get("title") or item.get("code"))
+            for item in body["errors"]
+            if isinstance(item, dict)
+        ]
+        if details:
+            return " ".join(details)
+    kind = response.headers.get("Content-Type", "no content type")
+    return f"a non-JSON:API body ({kind}, {len(response.content)} bytes)"
+
+
+def is_jsonapi_error(response: requests.Response) -> bool:
+    """Tell whether the body is Klaviyo's own error document (not a proxy's HTML page)."""
+    try:
+        body = load_json(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict) and isinstance(body.get("errors"), list)

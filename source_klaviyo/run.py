@@ -1,0 +1,13 @@
+"""Console entry point: `source-klaviyo spec|check|discover|read ...`."""
+
+from __future__ import annotations
+
+import sys
+
+from airbyte_cdk.entrypoint import launch
+
+from source_klaviyo.source import SourceKlaviyo
+
+
+def run() -> None:
+    launch(SourceKlaviyo(), sys.argv[1:])

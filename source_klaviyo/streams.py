@@ -1,0 +1,560 @@
+"""The four Klaviyo streams and the base they share.
+
+`KlaviyoStream` owns everything that is the same for every endpoint: authentication headers, the
+pinned `revision`, JSON:API `links.next` pagination, error handling and backoff. The stream
+classes below it only say which endpoint they read, which query the first page sends and how one
+Klaviyo resource becomes one flat record.
+
+Incremental streams (`KlaviyoIncrementalStream`) keep one cursor per partition (for campaigns a
+channel and archived flag, for flows an archived flag, for events a metric id when the user
+filters by metric). Each partition is read as one slice bounded by `[cursor, upper bound)`, sorted
+ascending on the cursor field, so after any emitted record the saved cursor is exactly "every
+record before this value has been emitted". The upper bound is a few seconds before the sync
+started: Klaviyo rejects later bounds, and a cursor can never run ahead of the data it covers.
+
+State, per stream::
+
+    {"states": [{"partition": {"channel": "email", "archived": false},
+                 "cursor": {"updated_at": "2026-01-31T12:00:00.000000Z"}}]}
+
+A cursor resumes with `greater-or-equal`, so records that share the cursor's instant are read
+again rather than skipped (at-least-once; deduplicate by `id`). A legacy flat state such as
+`{"updated_at": "..."}` is accepted and applied to every partition.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, cast
+from urllib.parse import urlsplit
+
+import requests
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams import CheckpointMixin
+from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.auth import AuthBase
+
+from source_klaviyo import api
+from source_klaviyo.config import KlaviyoConfig
+from source_klaviyo.datetimes import (
+    format_datetime,
+    format_filter_literal,
+    is_emitted_form,
+    normalize_datetime,
+    parse_datetime,
+)
+from source_klaviyo.errors import KlaviyoBackoffStrategy, KlaviyoErrorHandler
+from source_klaviyo.jsonapi import dump_json, next_link, read_document
+
+Partition = Mapping[str, Any]
+PartitionKey = tuple[tuple[str, Any], ...]
+
+
+class KlaviyoAuthenticator(AuthBase):
+    """Sets `Authorization: Klaviyo-API-Key <key>`; its repr never shows the key."""
+
+    def __init__(self, api_key: str) -> None:
+        self._header = f"Klaviyo-API-Key {api_key}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "KlaviyoAuthenticator(api_key=****)"
+
+
+class KlaviyoStream(HttpStream, ABC):
+    """Base of every Klaviyo list stream: one endpoint, JSON:API pages, flat records.
+
+    Later pages request `links.next` verbatim: it already carries the filter, sort and cursor, so
+    they send no params of their own. The link must stay on the API's own origin; a link to any
+    other host is refused so the API key is never sent there.
+    """
+
+    endpoint: ClassVar[api.Endpoint]
+    primary_key = "id"
+
+    def __init__(
+        self,
+        config: KlaviyoConfig,
+        authenticator: AuthBase,
+        api_budget: AbstractAPIBudget | None,
+        upper_bound: datetime,
+    ) -> None:
+        self._config = config
+        self._upper_bound = upper_bound
+        self._api_url = api.api_url()
+        super().__init__(authenticator=authenticator, api_budget=api_budget)  # type: ignore[arg-type]
+
+    @property
+    def url_base(self) -> str:
+        return self._api_url
+
+    @property
+    def endpoint_path(self) -> str:
+        """The endpoint as users and Klaviyo's docs name it, e.g. `/api/events`."""
+        return f"/api/{self.endpoint.path}"
+
+    def path(
+        self,
+        *,
+        stream_state: Mapping[str, Any] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> str:
+        if next_page_token:
+            return str(next_page_token["next"])
+        return self.endpoint.path
+
+    def request_headers(
+        self,
+        stream_state: Mapping[str, Any] | None,
+        stream_slice: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        return {
+            "revision": api.REVISION,
+            "Accept": "application/vnd.api+json",
+            "User-Agent": api.user_agent(),
+        }
+
+    def request_params(
+        self,
+        stream_state: Mapping[str, Any] | None,
+        stream_slice: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> MutableMapping[str, Any]:
+        if next_page_token:
+            return {}
+        return self.first_page_params(stream_slice or {})
+
+    def request_kwargs(
+        self,
+        stream_state: Mapping[str, Any] | None,
+        stream_slice: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        return {"timeout": (10.0, api.request_timeout())}
+
+    @abstractmethod
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        """Query parameters of a slice's first page (filter, sort, page size)."""
+
+    @abstractmethod
+    def to_record(
+        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Flatten one Klaviyo resource into this stream's record."""
+
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+        link = next_link(read_document(response))
+        if link is None:
+            return None
+        if urlsplit(link)[:2] != urlsplit(self._api_url)[:2]:
+            raise _stream_error(
+                f"Klaviyo's links.next for {self.name} points to another origin "
+                f"({urlsplit(link).netloc or 'no host'}); refusing to send the API key there.",
+                FailureType.system_error,
+            )
+        return {"next": link}
+
+    def parse_response(
+        self,
+        response: requests.Response,
+        *,
+        stream_state: Mapping[str, Any],
+        stream_slice: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        slice_ = stream_slice or {}
+        for resource in read_document(response)["data"]:
+            if not isinstance(resource, Mapping) or not isinstance(resource.get("id"), str):
+                raise _stream_error(
+                    f"Klaviyo's {self.endpoint_path} returned a resource without a string id; "
+                    "the page cannot be read without losing records.",
+                    FailureType.system_error,
+                )
+            yield self.to_record(resource, slice_)
+
+    def get_error_handler(self) -> KlaviyoErrorHandler:
+        return KlaviyoErrorHandler(self.name, self.endpoint_path, self.endpoint.scope)
+
+    def get_backoff_strategy(self) -> KlaviyoBackoffStrategy:
+        return KlaviyoBackoffStrategy(self.logger, self.endpoint_path)
+
+
+class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
+    """A stream read in `[cursor, upper bound)` slices, one per partition, sorted on the cursor."""
+
+    cursor_field: ClassVar[str]  # type: ignore[misc]
+
+    def __init__(
+        self,
+        config: KlaviyoConfig,
+        authenticator: AuthBase,
+        api_budget: AbstractAPIBudget | None,
+        upper_bound: datetime,
+    ) -> None:
+        self._cursors: dict[PartitionKey, str] = {}
+        self._upper_bound_text = format_datetime(upper_bound)
+        super().__init__(config, authenticator, api_budget, upper_bound)
+
+    @abstractmethod
+    def partitions(self) -> list[Partition]:
+        """The partitions this sync reads, each with its own cursor, in reading order."""
+
+    @property
+    def state_checkpoint_interval(self) -> int | None:
+        return self.endpoint.max_page_size
+
+    def lookback(self) -> timedelta:
+        """How far behind its cursor each partition is re-read (late-arriving data)."""
+        return timedelta(0)
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return {
+            "states": [
+                {"partition": dict(partition), "cursor": {self.cursor_field: cursor}}
+                for partition in self.partitions()
+                if (cursor := self._cursors.get(_key(partition)))
+            ]
+        }
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._cursors = self._parse_state(value)
+
+    def stream_slices(
+        self,
+        *,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[StreamSlice | None]:
+        if sync_mode == SyncMode.full_refresh:
+            self._cursors = {}
+        for partition in self.partitions():
+            key = _key(partition)
+            lower = self._config.start_date
+            saved = self._cursors.get(key)
+            if saved is not None:
+                lower = max(lower, parse_datetime(saved) - self.lookback())
+            if lower >= self._upper_bound:
+                if saved is not None and saved > self._upper_bound_text:
+                    self.logger.warning(
+                        "Saved %s cursor %s for %s is after this sync's upper bound; "
+                        "lowering it to %s",
+                        self.name,
+                        saved,
+                        dict(partition),
+                        self._upper_bound_text,
+                    )
+                    self._cursors[key] = self._upper_bound_text
+                continue
+            yield StreamSlice(
+                partition=dict(partition),
+                cursor_slice={
+                    "start": format_filter_literal(lower),
+                    "end": format_filter_literal(self._upper_bound),
+                },
+            )
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        slice_ = stream_slice or {}
+        partition = dict(getattr(slice_, "partition", {}) or {})
+        key = _key(partition)
+        count = 0
+        for record in self.read_slice(slice_, stream_state or {}):
+            self._observe(key, record.get(self.cursor_field))
+            count += 1
+            yield record
+        # The whole window below the upper bound has been read.
+        self._cursors[key] = self._upper_bound_text
+        self.logger.info(
+            "Read %d %s records for %s in [%s, %s)",
+            count,
+            self.name,
+            partition or "all",
+            slice_.get("start"),
+            slice_.get("end"),
+        )
+
+    def read_slice(
+        self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]
+    ) -> Iterator[Mapping[str, Any]]:
+        """Yield the slice's records in cursor order; the default follows `links.next`."""
+        records = super().read_records(
+            sync_mode=SyncMode.incremental, stream_slice=stream_slice, stream_state=stream_state
+        )
+        yield from cast(Iterable[Mapping[str, Any]], records)
+
+    def _observe(self, key: PartitionKey, value: Any) -> None:
+        if not is_emitted_form(value) or value > self._upper_bound_text:
+            return
+        current = self._cursors.get(key)
+        if current is None or value > current:
+            self._cursors[key] = value
+
+    def range_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
+        field = self.cursor_field
+        return [
+            f"greater-or-equal({field},{stream_slice['start']})",
+            f"less-than({field},{stream_slice['end']})",
+        ]
+
+    def _parse_state(self, value: Any) -> dict[PartitionKey, str]:
+        if not value:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._state_error("it is not a JSON object")
+        if "states" not in value:
+            if set(value) != {self.cursor_field}:
+                raise self._state_error(
+                    f"expected {{'states': [...]}} or {{'{self.cursor_field}': '<datetime>'}}"
+                )
+            cursor = self._parse_cursor(value[self.cursor_field])
+            return {_key(partition): cursor for partition in self.partitions()}
+        entries = value["states"]
+        if not isinstance(entries, list):
+            raise self._state_error("'states' is not a list")
+        cursors: dict[PartitionKey, str] = {}
+        for entry in entries:
+            if (
+                not isinstance(entry, Mapping)
+                or not isinstance(entry.get("partition"), Mapping)
+                or not isinstance(entry.get("cursor"), Mapping)
+                or self.cursor_field not in entry["cursor"]
+            ):
+                raise self._state_error(
+                    "each entry of 'states' must be "
+                    f"{{'partition': {{...}}, 'cursor': {{'{self.cursor_field}': '<datetime>'}}}}"
+                )
+            if not all(_is_scalar(item) for item in entry["partition"].values()):
+                raise self._state_error("partition values must be strings or booleans")
+            cursors[_key(entry["partition"])] = self._parse_cursor(
+                entry["cursor"][self.cursor_field]
+            )
+        return cursors
+
+    def _parse_cursor(self, raw: Any) -> str:
+        try:
+            return format_datetime(parse_datetime(raw))
+        except ValueError as error:
+            raise self._state_error(f"cursor {self.cursor_field}: {error}") from None
+
+    def _state_error(self, problem: str) -> AirbyteTracedException:
+        return _stream_error(
+            f"The saved state of stream {self.name} is invalid: {problem}. Fix the state or "
+            "reset the stream to sync it from the start date.",
+            FailureType.config_error,
+        )
+
+
+class Campaigns(KlaviyoIncrementalStream):
+    """Campaigns from `GET /api/campaigns`, one partition per channel and archived flag.
+
+    Klaviyo lists no campaign without `equals(messages.channel,...)` and no archived campaign
+    unless asked with `equals(archived,true)`; the resource carries no channel of its own, so
+    each record is tagged with the channel it was listed under.
+    """
+
+    endpoint = api.CAMPAIGNS
+    cursor_field = "updated_at"
+
+    def partitions(self) -> list[Partition]:
+        return [
+            {"channel": channel, "archived": archived}
+            for channel in self._config.campaign_channels
+            for archived in (False, True)
+        ]
+
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        archived = "true" if stream_slice["archived"] else "false"
+        conditions = [
+            f"equals(messages.channel,'{stream_slice['channel']}')",
+            f"equals(archived,{archived})",
+            *self.range_filter(stream_slice),
+        ]
+        return {
+            "filter": ",".join(conditions),
+            "sort": self.cursor_field,
+            "page[size]": self.endpoint.max_page_size,
+        }
+
+    def to_record(
+        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        attributes = resource.get("attributes") or {}
+        return {
+            "id": resource["id"],
+            "name": attributes.get("name"),
+            "status": attributes.get("status"),
+            "archived": attributes.get("archived"),
+            "audiences": dump_json(attributes.get("audiences")),
+            "send_options": dump_json(attributes.get("send_options")),
+            "tracking_options": dump_json(attributes.get("tracking_options")),
+            "send_strategy": dump_json(attributes.get("send_strategy")),
+            "created_at": normalize_datetime(attributes.get("created_at")),
+            "scheduled_at": normalize_datetime(attributes.get("scheduled_at")),
+            "updated_at": normalize_datetime(attributes.get("updated_at")),
+            "send_time": normalize_datetime(attributes.get("send_time")),
+            "channel": stream_slice["channel"],
+        }
+
+
+class Events(KlaviyoIncrementalStream):
+    """Events from `GET /api/events`, oldest first, with their metric and profile ids.
+
+    The ids come from `relationships.metric.data.id` and `relationships.profile.data.id`, which
+    Klaviyo fills without `include`. Events arrive late, so each incremental run re-reads
+    `events_lookback_window` hours behind the cursor. With `event_metric_ids`, one partition
+    (and one query with `equals(metric_id,...)`) per metric.
+    """
+
+    endpoint = api.EVENTS
+    cursor_field = "datetime"
+
+    def partitions(self) -> list[Partition]:
+        if not self._config.event_metric_ids:
+            return [{}]
+        return [{"metric_id": metric_id} for metric_id in self._config.event_metric_ids]
+
+    def lookback(self) -> timedelta:
+        return timedelta(hours=self._config.events_lookback_window)
+
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        conditions = self.range_filter(stream_slice)
+        if "metric_id" in stream_slice:
+            conditions.append(f"equals(metric_id,'{stream_slice['metric_id']}')")
+        return {
+            "filter": ",".join(conditions),
+            "sort": self.cursor_field,
+            "page[size]": self.endpoint.max_page_size,
+        }
+
+    def to_record(
+        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        attributes = resource.get("attributes") or {}
+        relationships = resource.get("relationships") or {}
+        return {
+            "id": resource["id"],
+            "timestamp": attributes.get("timestamp"),
+            "event_properties": dump_json(attributes.get("event_properties")),
+            "datetime": normalize_datetime(attributes.get("datetime")),
+            "uuid": attributes.get("uuid"),
+            "metric_id": _related_id(relationships, "metric"),
+            "profile_id": _related_id(relationships, "profile"),
+        }
+
+
+class Flows(KlaviyoIncrementalStream):
+    """Flows from `GET /api/flows`, one partition per archived flag (archived ones are hidden
+    unless asked for with `equals(archived,true)`)."""
+
+    endpoint = api.FLOWS
+    cursor_field = "updated"
+
+    def partitions(self) -> list[Partition]:
+        return [{"archived": False}, {"archived": True}]
+
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        archived = "true" if stream_slice["archived"] else "false"
+        conditions = [f"equals(archived,{archived})", *self.range_filter(stream_slice)]
+        return {
+            "filter": ",".join(conditions),
+            "sort": self.cursor_field,
+            "page[size]": self.endpoint.max_page_size,
+        }
+
+    def to_record(
+        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        attributes = resource.get("attributes") or {}
+        return {
+            "id": resource["id"],
+            "name": attributes.get("name"),
+            "status": attributes.get("status"),
+            "archived": attributes.get("archived"),
+            "created": normalize_datetime(attributes.get("created")),
+            "updated": normalize_datetime(attributes.get("updated")),
+            "trigger_type": attributes.get("trigger_type"),
+        }
+
+
+class Metrics(KlaviyoStream):
+    """Metric definitions from `GET /api/metrics`, read in full every sync.
+
+    Klaviyo offers no date filter or sort here, and every event references a metric, so no metric
+    is ever dropped for being older than `start_date`. Not resumable: a restart reads them again.
+    """
+
+    endpoint = api.METRICS
+
+    @property
+    def is_resumable(self) -> bool:
+        return False
+
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        return {}
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        count = 0
+        records = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        for record in cast(Iterable[Mapping[str, Any]], records):
+            count += 1
+            yield record
+        self.logger.info("Read %d metrics records", count)
+
+    def to_record(
+        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        attributes = resource.get("attributes") or {}
+        return {
+            "id": resource["id"],
+            "name": attributes.get("name"),
+            "created": normalize_datetime(attributes.get("created")),
+            "updated": normalize_datetime(attributes.get("updated")),
+            "integration": dump_json(attributes.get("integration")),
+        }
+
+
+def _key(partition: Partition) -> PartitionKey:
+    return tuple(sorted(partition.items()))
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int))
+
+
+def _related_id(relationships: Mapping[str, Any], name: str) -> Any:
+    related = relationships.get(name)
+    if not isinstance(related, Mapping):
+        return None
+    data = related.get("data")
+    return data.get("id") if isinstance(data, Mapping) else None
+
+
+def _stream_error(message: str, failure_type: FailureType) -> AirbyteTracedException:
+    return AirbyteTracedException(
+        message=message, internal_message=message, failure_type=failure_type
+    )
