@@ -31,16 +31,28 @@ from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteStateBlob,
+    AirbyteStateMessage,
+    AirbyteStateType,
+    AirbyteStreamState,
+    FailureType,
+    StreamDescriptor,
+    SyncMode,
+    Type,
+)
 from airbyte_cdk.sources.streams import CheckpointMixin
 from airbyte_cdk.sources.streams.call_rate import AbstractAPIBudget
+from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from source_klaviyo import api
-from source_klaviyo.config import KlaviyoConfig
+from source_klaviyo.config import MAX_WORKERS, KlaviyoConfig
 from source_klaviyo.datetimes import (
     format_datetime,
     format_filter_literal,
@@ -50,6 +62,13 @@ from source_klaviyo.datetimes import (
 )
 from source_klaviyo.errors import KlaviyoBackoffStrategy, KlaviyoErrorHandler
 from source_klaviyo.jsonapi import dump_json, next_link, read_document
+from source_klaviyo.windows import Window, WindowedReader, split_range
+
+# Event ranges up to this long are read as one window with no probe: small incremental syncs
+# stay one or two requests.
+SINGLE_WINDOW_RANGE = timedelta(days=1)
+MIN_WINDOW = timedelta(hours=1)
+WINDOWS_PER_WORKER = 4
 
 Partition = Mapping[str, Any]
 PartitionKey = tuple[tuple[str, Any], ...]
@@ -91,6 +110,10 @@ class KlaviyoStream(HttpStream, ABC):
         self._upper_bound = upper_bound
         self._api_url = api.api_url()
         super().__init__(authenticator=authenticator, api_budget=api_budget)  # type: ignore[arg-type]
+        # Concurrent event workers share this session; give it a connection per worker.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_WORKERS)
+        for prefix in ("https://", "http://"):
+            self._http_client._session.mount(prefix, adapter)
 
     @property
     def url_base(self) -> str:
@@ -209,9 +232,22 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
     def partitions(self) -> list[Partition]:
         """The partitions this sync reads, each with its own cursor, in reading order."""
 
-    @property
-    def state_checkpoint_interval(self) -> int | None:
-        return self.endpoint.max_page_size
+    def _state_message(self) -> AirbyteMessage:
+        """A STATE message for the current cursors, emitted after every page that moved one.
+
+        The CDK itself checkpoints only at the end of each slice; a slice can be thousands of
+        pages, so the stream checkpoints its own progress in between.
+        """
+        return AirbyteMessage(
+            type=Type.STATE,
+            state=AirbyteStateMessage(
+                type=AirbyteStateType.STREAM,
+                stream=AirbyteStreamState(
+                    stream_descriptor=StreamDescriptor(name=self.name, namespace=self.namespace),
+                    stream_state=AirbyteStateBlob(self.state),
+                ),
+            ),
+        )
 
     def lookback(self) -> timedelta:
         """How far behind its cursor each partition is re-read (late-arriving data)."""
@@ -229,7 +265,17 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
 
     @state.setter
     def state(self, value: MutableMapping[str, Any]) -> None:
-        self._cursors = self._parse_state(value)
+        cursors = self._parse_state(value)
+        for key, cursor in cursors.items():
+            if cursor > self._upper_bound_text:
+                self.logger.warning(
+                    "Saved %s cursor %s is after this sync's upper bound; lowering it to %s",
+                    self.name,
+                    cursor,
+                    self._upper_bound_text,
+                )
+                cursors[key] = self._upper_bound_text
+        self._cursors = cursors
 
     def stream_slices(
         self,
@@ -247,16 +293,6 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
             if saved is not None:
                 lower = max(lower, parse_datetime(saved) - self.lookback())
             if lower >= self._upper_bound:
-                if saved is not None and saved > self._upper_bound_text:
-                    self.logger.warning(
-                        "Saved %s cursor %s for %s is after this sync's upper bound; "
-                        "lowering it to %s",
-                        self.name,
-                        saved,
-                        dict(partition),
-                        self._upper_bound_text,
-                    )
-                    self._cursors[key] = self._upper_bound_text
                 continue
             yield StreamSlice(
                 partition=dict(partition),
@@ -272,41 +308,77 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
         cursor_field: list[str] | None = None,
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        slice_ = stream_slice or {}
-        partition = dict(getattr(slice_, "partition", {}) or {})
-        key = _key(partition)
+    ) -> Iterable[StreamData]:
+        slice_ = (
+            stream_slice
+            if isinstance(stream_slice, StreamSlice)
+            else StreamSlice(partition={}, cursor_slice=dict(stream_slice or {}))
+        )
+        key = _key(slice_.partition)
+        start, end = parse_datetime(slice_["start"]), parse_datetime(slice_["end"])
+        reader: WindowedReader[Mapping[str, Any]] = WindowedReader(
+            self.windows(slice_, start, end),
+            lambda window: self._read_window(slice_, window),
+            self.workers(),
+        )
         count = 0
-        for record in self.read_slice(slice_, stream_state or {}):
-            self._observe(key, record.get(self.cursor_field))
-            count += 1
-            yield record
-        # The whole window below the upper bound has been read.
+        for index, page in reader:
+            yield from page
+            count += len(page)
+            self._mark_emitted(reader, index, page)
+            cursor = reader.progress.cursor()
+            if cursor is not None:
+                cursor = cursor if isinstance(cursor, str) else format_datetime(cursor)
+                if cursor != self._cursors.get(key):
+                    self._cursors[key] = cursor
+                    yield self._state_message()
+        # Every window below the upper bound has been read.
         self._cursors[key] = self._upper_bound_text
         self.logger.info(
-            "Read %d %s records for %s in [%s, %s)",
+            "Read %d %s records for %s in [%s, %s) over %d window(s)",
             count,
             self.name,
-            partition or "all",
-            slice_.get("start"),
-            slice_.get("end"),
+            slice_.partition or "all",
+            slice_["start"],
+            slice_["end"],
+            len(reader.windows),
         )
 
-    def read_slice(
-        self, stream_slice: Mapping[str, Any], stream_state: Mapping[str, Any]
-    ) -> Iterator[Mapping[str, Any]]:
-        """Yield the slice's records in cursor order; the default follows `links.next`."""
-        records = super().read_records(
-            sync_mode=SyncMode.incremental, stream_slice=stream_slice, stream_state=stream_state
-        )
-        yield from cast(Iterable[Mapping[str, Any]], records)
+    def windows(self, stream_slice: StreamSlice, start: datetime, end: datetime) -> list[Window]:
+        """The time windows a slice is read in; by default the whole slice at once."""
+        return [Window(start, end)]
 
-    def _observe(self, key: PartitionKey, value: Any) -> None:
-        if not is_emitted_form(value) or value > self._upper_bound_text:
+    def workers(self) -> int:
+        """How many windows are read at once."""
+        return 1
+
+    def _read_window(self, stream_slice: StreamSlice, window: Window) -> Iterator[list[Any]]:
+        """Yield the window's pages, following `links.next` until it is null."""
+        window_slice = StreamSlice(
+            partition=stream_slice.partition,
+            cursor_slice={
+                "start": format_filter_literal(window.start),
+                "end": format_filter_literal(window.end),
+            },
+        )
+        token: Mapping[str, Any] | None = None
+        while True:
+            _, response = self._fetch_next_page(window_slice, {}, token)
+            yield list(self.parse_response(response, stream_state={}, stream_slice=window_slice))
+            token = self.next_page_token(response)
+            if not token:
+                return
+
+    def _mark_emitted(
+        self, reader: WindowedReader[Mapping[str, Any]], index: int, page: list[Any]
+    ) -> None:
+        if not page:
             return
-        current = self._cursors.get(key)
-        if current is None or value > current:
-            self._cursors[key] = value
+        value = page[-1].get(self.cursor_field)
+        if not is_emitted_form(value):
+            return
+        ceiling = format_datetime(reader.windows[index].end)
+        reader.mark_emitted(index, min(value, ceiling))
 
     def range_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
         field = self.cursor_field
@@ -434,6 +506,44 @@ class Events(KlaviyoIncrementalStream):
 
     def lookback(self) -> timedelta:
         return timedelta(hours=self._config.events_lookback_window)
+
+    def workers(self) -> int:
+        return self._config.num_workers
+
+    def windows(self, stream_slice: StreamSlice, start: datetime, end: datetime) -> list[Window]:
+        """Split a long range into windows for the workers; short ranges stay one window.
+
+        The range first shrinks to start at the oldest matching event (one request with
+        `page[size]=1`), so an account whose events start in 2024 spends no requests on 2012.
+        """
+        if self._config.num_workers == 1 or end - start <= SINGLE_WINDOW_RANGE:
+            return [Window(start, end)]
+        oldest = self._oldest_event(stream_slice, start)
+        if oldest is None:
+            return []
+        return split_range(
+            max(start, oldest.replace(microsecond=0)),
+            end,
+            self._config.num_workers * WINDOWS_PER_WORKER,
+            MIN_WINDOW,
+        )
+
+    def _oldest_event(self, stream_slice: StreamSlice, start: datetime) -> datetime | None:
+        params = {**self.first_page_params(stream_slice), "page[size]": 1}
+        _, response = self._http_client.send_request(
+            http_method="GET",
+            url=self._join_url(self.url_base, self.endpoint.path),
+            request_kwargs=self.request_kwargs(stream_state=None),
+            headers=dict(self.request_headers(stream_state=None)),
+            params=params,
+        )
+        data = read_document(response)["data"]
+        if not data:
+            return None
+        try:
+            return parse_datetime(data[0]["attributes"]["datetime"])
+        except (KeyError, TypeError, ValueError):
+            return start
 
     def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
         conditions = self.range_filter(stream_slice)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from freezegun import freeze_time
+
+from source_klaviyo.rate_limiting import KlaviyoCallBudget
 
 # Unit tests never leave the process: the API root points at a closed loopback port, and every
 # request is answered by requests-mock.
@@ -33,11 +36,43 @@ def frozen_now() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record every backoff sleep instead of waiting."""
-    slept: list[float] = []
-    monkeypatch.setattr("time.sleep", slept.append)
-    return slept
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every backoff sleep instead of waiting (the backoff library's own zero-second
+    sleeps, which precede the CDK's real wait, are left out)."""
+    waits: list[float] = []
+
+    def record(seconds: float) -> None:
+        if seconds:
+            waits.append(seconds)
+
+    monkeypatch.setattr("time.sleep", record)
+    return waits
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def pacing(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Run the client-side rate limiter on a fake clock, so pacing never waits for real."""
+    fake = FakeClock()
+    monkeypatch.setattr(
+        "source_klaviyo.source.KlaviyoCallBudget",
+        functools.partial(KlaviyoCallBudget, clock=fake.clock, sleep=fake.sleep),
+    )
+    return fake
 
 
 def config(**overrides: Any) -> dict[str, Any]:
@@ -45,9 +80,10 @@ def config(**overrides: Any) -> dict[str, Any]:
 
 
 def catalog(*streams: str, mode: SyncMode = SyncMode.incremental) -> ConfiguredAirbyteCatalog:
+    """A catalog of `streams` in `mode`; metrics, which has no cursor, is always full refresh."""
     builder = CatalogBuilder()
     for name in streams:
-        builder.with_stream(name, mode)
+        builder.with_stream(name, SyncMode.full_refresh if name == "metrics" else mode)
     return builder.build()
 
 
