@@ -65,6 +65,8 @@ class KlaviyoConfig(BaseModel):
         if isinstance(value, (list, tuple)):
             if not value:
                 raise ValueError("must list at least one of email, sms, mobile_push")
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError("must be a list of channel names: email, sms, mobile_push")
             if len(set(value)) != len(value):
                 raise ValueError("must not repeat a channel")
         return value

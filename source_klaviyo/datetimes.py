@@ -19,7 +19,8 @@ from typing import Any
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
-    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$",
+    re.ASCII,
 )
 _DIGITS = frozenset("0123456789")
 EMITTED_LENGTH = len("2024-04-01T17:33:15.000000Z")
@@ -39,12 +40,12 @@ def parse_datetime(value: str) -> datetime:
         )
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micros = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = timezone.utc
-    if offset and offset not in ("Z", "z"):
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
+        tz = timezone.utc
+        if offset and offset not in ("Z", "z"):
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
         parsed = datetime(
             int(year),
             int(month),
@@ -54,20 +55,32 @@ def parse_datetime(value: str) -> datetime:
             int(second or 0),
             micros,
             tzinfo=tz,
-        )
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not a valid datetime: {error}") from None
-    return parsed.astimezone(timezone.utc)
+        ).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as error:
+        raise ValueError(
+            f"{value!r} is not a valid datetime ({error}); expected a form like "
+            "2024-01-31T00:00:00Z"
+        ) from None
+    return parsed
 
 
 def format_datetime(moment: datetime) -> str:
     """Format an aware datetime in the one form this connector emits and stores."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{_whole_seconds(moment)}.{moment.microsecond:06d}Z"
 
 
 def format_filter_literal(moment: datetime) -> str:
     """Format a datetime for a Klaviyo filter: whole seconds (rounded down), UTC, `Z`."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{_whole_seconds(moment)}Z"
+
+
+def _whole_seconds(moment: datetime) -> str:
+    # strftime("%Y") drops the zero padding of years below 1000 on glibc; keep a fixed width.
+    utc = moment.astimezone(timezone.utc)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    )
 
 
 def normalize_datetime(value: Any) -> Any:

@@ -11,6 +11,7 @@ Klaviyo's JSON:API (a proxy's HTML page, a truncated 200) is never trusted nor p
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 from collections.abc import Callable
@@ -172,9 +173,11 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     header = response.headers.get("Retry-After")
     if header is not None:
         try:
-            return max(float(header), 0.0)
+            seconds = float(header)
         except ValueError:
-            pass
+            seconds = math.nan
+        if not math.isnan(seconds):
+            return max(seconds, 0.0)
     match = _RETRY_IN_DETAIL.search(response.text[:2000])
     return float(match.group(1)) if match else None
 

@@ -4,6 +4,8 @@ Two rules shape this module. First, no number may change on its way through: orj
 times faster than the standard library but silently turns integers wider than 64 bits into
 floats, so a body holding a run of 20 or more digits is parsed by the standard library instead.
 Second, a body that is not the document we expect is reported, never guessed at.
+Integers of 19 digits or more (beyond what a signed 64-bit integer always holds) therefore take
+the standard library's slower, exact path.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import orjson
 import requests
 
-_LONG_DIGIT_RUN = re.compile(rb"\d{20}")
+_LONG_DIGIT_RUN = re.compile(rb"\d{19}")
 _DOCUMENT_ATTRIBUTE = "_klaviyo_document"
 
 
@@ -52,8 +54,8 @@ def read_document(response: requests.Response) -> Mapping[str, Any]:
         return cached  # type: ignore[no-any-return]
     try:
         document = load_json(response.content)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise MalformedDocument(f"the body is not valid JSON ({error})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise MalformedDocument(f"the body is not valid JSON ({type(error).__name__})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise MalformedDocument("the body is JSON but has no 'data' list")
     links = document.get("links")
@@ -74,7 +76,7 @@ def error_detail(response: requests.Response) -> str:
     """Return Klaviyo's error `detail` (joined when several), or a short note on the body."""
     try:
         body = load_json(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         details = [
@@ -92,6 +94,6 @@ def is_jsonapi_error(response: requests.Response) -> bool:
     """Tell whether the body is Klaviyo's own error document (not a proxy's HTML page)."""
     try:
         body = load_json(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
     return isinstance(body, dict) and isinstance(body.get("errors"), list)

@@ -35,7 +35,8 @@ class _Window:
         self.calls: deque[float] = deque()
 
     def wait_for(self, now: float) -> float:
-        while self.calls and self.calls[0] <= now - self.span:
+        # One expression decides both eviction and the wait, so rounding cannot disagree.
+        while self.calls and self.calls[0] + self.span - now <= 0:
             self.calls.popleft()
         if len(self.calls) < self.limit:
             return 0.0

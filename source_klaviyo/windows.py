@@ -42,6 +42,7 @@ def split_range(start: datetime, end: datetime, count: int, minimum: timedelta) 
     if total <= timedelta(0):
         return []
     pieces = max(1, min(count, int(total / minimum) if minimum > timedelta(0) else count))
+    pieces = max(1, min(pieces, int(total.total_seconds())))
     step = timedelta(seconds=max(1, int(total.total_seconds() // pieces)))
     edges = [start + step * index for index in range(pieces)] + [end]
     return [Window(edges[i], edges[i + 1]) for i in range(pieces) if edges[i] < edges[i + 1]]
@@ -85,8 +86,12 @@ class WindowedReader(Generic[Record]):
         self._workers = max(1, min(workers, len(windows) or 1))
         self._pages: queue.Queue[tuple[str, int, Any]] = queue.Queue(maxsize=self._workers)
         self._stop = threading.Event()
+        self._started = False
 
     def __iter__(self) -> Iterator[tuple[int, list[Record]]]:
+        if self._started:
+            raise RuntimeError("a WindowedReader reads its windows once")
+        self._started = True
         if not self.windows:
             return
         executor = ThreadPoolExecutor(self._workers, thread_name_prefix="klaviyo-window")

@@ -1,0 +1,279 @@
+"""Specification of `source_klaviyo.jsonapi`: exact numbers, strict documents, plain errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+
+from source_klaviyo import jsonapi
+from source_klaviyo.jsonapi import (
+    MalformedDocument,
+    dump_json,
+    error_detail,
+    is_jsonapi_error,
+    load_json,
+    next_link,
+    read_document,
+)
+
+LIST_BODY = b'{"data":[{"type":"event","id":"e1"}],"links":{"next":"http://127.0.0.1:9/api/x"}}'
+
+
+def response(body: bytes, status: int = 200, content_type: str | None = None) -> requests.Response:
+    built = requests.Response()
+    built.status_code = status
+    built._content = body
+    if content_type is not None:
+        built.headers["Content-Type"] = content_type
+    return built
+
+
+@pytest.mark.parametrize(
+    "wide_integer",
+    [
+        123456789012345678901234567890,
+        -(10**30),
+        18446744073709551616,
+        -18446744073709551616,
+        10**100,
+    ],
+)
+def test_integers_beyond_64_bits_survive_load_and_dump_exactly(wide_integer: int) -> None:
+    body = b'{"data":[{"attributes":{"value":%d}}]}' % wide_integer
+
+    loaded = load_json(body)
+    dumped = dump_json(loaded["data"][0]["attributes"])
+
+    assert loaded["data"][0]["attributes"]["value"] == wide_integer
+    assert type(loaded["data"][0]["attributes"]["value"]) is int
+    assert dumped == f'{{"value":{wide_integer}}}'
+
+
+@pytest.mark.parametrize("edge", [18446744073709551615, -9223372036854775808, 9223372036854775807])
+def test_integers_at_the_64_bit_edges_stay_exact(edge: int) -> None:
+    loaded = load_json(b"[%d]" % edge)
+
+    assert loaded == [edge]
+    assert type(loaded[0]) is int
+
+
+@pytest.mark.parametrize("below_int64", [-9223372036854775809, -9999999999999999999])
+def test_negative_19_digit_integers_below_int64_stay_exact(below_int64: int) -> None:
+    loaded = load_json(b"[%d]" % below_int64)
+
+    assert loaded == [below_int64]
+    assert type(loaded[0]) is int
+
+
+def test_normal_documents_take_the_orjson_path_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = b'{"data":[{"n":1,"f":2.5,"s":"caf\xc3\xa9","b":true,"z":null}],"links":{}}'
+
+    def refuse_stdlib(*_: Any, **__: Any) -> Any:
+        raise AssertionError("json.loads must not be used for a body without long digit runs")
+
+    monkeypatch.setattr(jsonapi.json, "loads", refuse_stdlib)
+    loaded = load_json(body)
+
+    assert loaded == {
+        "data": [{"n": 1, "f": 2.5, "s": "caf\u00e9", "b": True, "z": None}],
+        "links": {},
+    }
+
+
+def test_both_parsers_agree_on_a_document_without_wide_integers() -> None:
+    body = b'{"data":[{"id":"01HQ","n":1711992795,"p":{"$value":19.99,"items":["a",null]}}]}'
+
+    loaded = load_json(body)
+
+    assert loaded == json.loads(body)
+
+
+def test_dump_json_of_none_is_none() -> None:
+    dumped = dump_json(None)
+
+    assert dumped is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"a": 1, "b": [True, None, 2.5]}, '{"a":1,"b":[true,null,2.5]}'),
+        ({"name": "caf\u00e9 \U0001f600"}, '{"name":"caf\u00e9 \U0001f600"}'),
+        ({"line": "a\u2028b\u2029c"}, '{"line":"a\u2028b\u2029c"}'),
+        ({"wide": 10**30, "name": "\U0001f600"}, f'{{"wide":{10**30},"name":"\U0001f600"}}'),
+        ([], "[]"),
+        ("plain", '"plain"'),
+    ],
+)
+def test_dump_json_writes_compact_json_without_ascii_escaping(value: Any, text: str) -> None:
+    dumped = dump_json(value)
+
+    assert dumped == text
+
+
+def test_read_document_returns_the_list_document() -> None:
+    page = response(LIST_BODY)
+
+    document = read_document(page)
+
+    assert document == {
+        "data": [{"type": "event", "id": "e1"}],
+        "links": {"next": "http://127.0.0.1:9/api/x"},
+    }
+
+
+def test_read_document_parses_each_response_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = response(LIST_BODY)
+    parsed: list[bytes] = []
+    real_load = jsonapi.load_json
+
+    def counting_load(body: bytes) -> Any:
+        parsed.append(body)
+        return real_load(body)
+
+    monkeypatch.setattr(jsonapi, "load_json", counting_load)
+    first = read_document(page)
+    second = read_document(page)
+
+    assert second is first
+    assert parsed == [LIST_BODY]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html><body>502 Bad Gateway</body></html>", "the body is not valid JSON"),
+        (b'{"data":[{"type":"event","id":"e1"},{"ty', "the body is not valid JSON"),
+        (b"", "the body is not valid JSON"),
+        (b"\xff\xfe{}", "the body is not valid JSON"),
+        (b'{"errors":[]}', "the body is JSON but has no 'data' list"),
+        (b'{"data":{"type":"event","id":"e1"}}', "the body is JSON but has no 'data' list"),
+        (b'{"data":null}', "the body is JSON but has no 'data' list"),
+        (b'[{"data":[]}]', "the body is JSON but has no 'data' list"),
+        (b'{"data":[],"links":"next"}', "the body's 'links' member is not an object"),
+        (b'{"data":[],"links":[]}', "the body's 'links' member is not an object"),
+    ],
+)
+def test_read_document_rejects_bodies_that_are_not_list_documents(body: bytes, reason: str) -> None:
+    page = response(body)
+
+    with pytest.raises(MalformedDocument) as raised:
+        read_document(page)
+
+    assert str(raised.value).startswith(reason)
+
+
+def test_read_document_does_not_cache_a_rejected_body() -> None:
+    page = response(b'{"data":[],"links":"next"}')
+    with pytest.raises(MalformedDocument):
+        read_document(page)
+
+    with pytest.raises(MalformedDocument) as raised_again:
+        read_document(page)
+
+    assert str(raised_again.value) == "the body's 'links' member is not an object"
+
+
+def test_read_document_rejects_a_deeply_nested_body_as_malformed() -> None:
+    page = response(b"[" * 100_000 + b"12345678901234567890")
+
+    with pytest.raises(MalformedDocument):
+        read_document(page)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"data": [], "links": {"next": None}},
+        {"data": [], "links": {"next": ""}},
+        {"data": [], "links": {}},
+        {"data": [], "links": None},
+        {"data": []},
+        {"data": [], "links": {"next": 7}},
+    ],
+)
+def test_next_link_is_none_on_the_last_page(document: dict[str, Any]) -> None:
+    found = next_link(document)
+
+    assert found is None
+
+
+def test_next_link_returns_the_link_verbatim() -> None:
+    url = "http://127.0.0.1:9/api/events?page%5Bcursor%5D=bmV4dA&filter=x"
+
+    found = next_link({"data": [], "links": {"next": url}})
+
+    assert found == url
+
+
+def test_error_detail_joins_every_klaviyo_detail() -> None:
+    body = {
+        "errors": [
+            {"code": "invalid", "title": "Invalid input.", "detail": "'page' is not valid."},
+            {"code": "invalid", "title": "Invalid input.", "detail": None},
+            {"code": "throttled"},
+            "not an object",
+        ]
+    }
+    page = response(json.dumps(body).encode(), 400, "application/vnd.api+json")
+
+    detail = error_detail(page)
+
+    assert detail == "'page' is not valid. Invalid input. throttled"
+
+
+def test_error_detail_describes_an_html_body_without_quoting_it() -> None:
+    html = b"<html><title>Just a moment...</title><script>secret()</script></html>"
+    page = response(html, 403, "text/html; charset=UTF-8")
+
+    detail = error_detail(page)
+
+    assert detail == f"a non-JSON:API body (text/html; charset=UTF-8, {len(html)} bytes)"
+    assert "Just a moment" not in detail
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (b"", None, "a non-JSON:API body (no content type, 0 bytes)"),
+        (b'{"errors":[]}', "application/json", "a non-JSON:API body (application/json, 13 bytes)"),
+        (
+            b'{"message":"no"}',
+            "application/json",
+            "a non-JSON:API body (application/json, 16 bytes)",
+        ),
+    ],
+)
+def test_error_detail_describes_bodies_without_klaviyo_errors(
+    body: bytes, content_type: str | None, detail: str
+) -> None:
+    page = response(body, 500, content_type)
+
+    described = error_detail(page)
+
+    assert described == detail
+
+
+@pytest.mark.parametrize(
+    ("body", "is_klaviyo"),
+    [
+        (b'{"errors":[{"detail":"x"}]}', True),
+        (b'{"errors":[]}', True),
+        (b'{"errors":{}}', False),
+        (b"<html>Forbidden</html>", False),
+        (b"", False),
+    ],
+)
+def test_is_jsonapi_error_recognises_only_klaviyo_error_documents(
+    body: bytes, is_klaviyo: bool
+) -> None:
+    page = response(body, 403)
+
+    recognised = is_jsonapi_error(page)
+
+    assert recognised is is_klaviyo
