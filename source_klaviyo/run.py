@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from airbyte_cdk.entrypoint import launch
-
+from source_klaviyo.entrypoint import launch
 from source_klaviyo.source import SourceKlaviyo
 
 

@@ -19,12 +19,20 @@ from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
+    AirbyteStreamStatus,
     ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream,
     Status,
     SyncMode,
+    Type,
 )
 from airbyte_cdk.sources import AbstractSource
+from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from airbyte_cdk.utils.stream_status_utils import (
+    as_airbyte_message as stream_status_as_airbyte_message,
+)
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_klaviyo import api
@@ -32,6 +40,7 @@ from source_klaviyo.config import KlaviyoConfig, config_error
 from source_klaviyo.errors import retry_after_seconds
 from source_klaviyo.jsonapi import error_detail
 from source_klaviyo.rate_limiting import KlaviyoCallBudget
+from source_klaviyo.record_pages import RecordPage
 from source_klaviyo.streams import (
     Campaigns,
     Events,
@@ -46,7 +55,13 @@ STREAM_CLASSES: tuple[type[KlaviyoStream], ...] = (Campaigns, Events, Flows, Met
 
 
 class SourceKlaviyo(AbstractSource):
-    """Airbyte source for Klaviyo campaigns, events, flows and metrics."""
+    """Airbyte source for Klaviyo campaigns, events, flows and metrics.
+
+    `emit_record_pages` is switched on by `KlaviyoEntrypoint` only, which knows how to write
+    `RecordPage`s; every other caller gets one message per record.
+    """
+
+    emit_record_pages = False
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Report `check_connection`'s reason as written (the CDK's default quotes it)."""
@@ -92,11 +107,50 @@ class SourceKlaviyo(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
-        self._validate_catalog(config, catalog)
+        self._validate_catalog(logger, config, catalog)
         yield from super().read(logger, config, catalog, state)
 
+    def _read_stream(
+        self,
+        logger: logging.Logger,
+        stream_instance: Stream,
+        configured_stream: ConfiguredAirbyteStream,
+        state_manager: ConnectorStateManager,
+        internal_config: InternalConfig,
+    ) -> Iterator[AirbyteMessage]:
+        """Read one stream: the CDK's per-stream loop, taught to pass `RecordPage`s through.
+
+        Same steps as `AbstractSource._read_stream` (incoming state, RUNNING status at the first
+        record, queued messages), but a page of records is counted by its length and handed on
+        whole rather than converted record by record; see `record_pages`.
+        """
+        name = configured_stream.stream.name
+        state = state_manager.get_stream_state(name, stream_instance.namespace)
+        stream_instance.state = state  # type: ignore[attr-defined]
+        logger.info("Syncing stream %s from state %s", name, state)
+        messages = stream_instance.read(
+            configured_stream, logger, self._slice_logger, state, state_manager, internal_config
+        )
+        records = 0
+        for item in messages:
+            if isinstance(item, RecordPage):
+                message: Any = item
+                count = len(item.records)
+            else:
+                message = self._get_message(item, stream_instance)
+                count = 1 if message.type == Type.RECORD else 0
+            if count and not records:
+                logger.info("Marking stream %s as RUNNING", name)
+                yield stream_status_as_airbyte_message(
+                    configured_stream.stream, AirbyteStreamStatus.RUNNING
+                )
+            records += count
+            yield from self._emit_queued_messages()
+            yield message
+        logger.info("Read %d records from %s stream", records, name)
+
     def _validate_catalog(
-        self, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog
+        self, logger: logging.Logger, config: Mapping[str, Any], catalog: ConfiguredAirbyteCatalog
     ) -> None:
         streams = {stream.name: stream for stream in self._build_streams(config)}
         if not catalog.streams:
@@ -110,9 +164,9 @@ class SourceKlaviyo(AbstractSource):
                     f"(it has {', '.join(sorted(streams))}). Refresh the source schema."
                 )
             if configured.sync_mode == SyncMode.incremental and not stream.supports_incremental:
-                raise config_error(
-                    f"Stream '{name}' supports full refresh only; set its sync mode accordingly."
-                )
+                # PyAirbyte, for one, asks every stream for incremental; a stream without a
+                # cursor is then read in full rather than failing the sync.
+                logger.warning("Stream %s supports full refresh only; reading it in full", name)
 
     def _build_streams(self, config: Mapping[str, Any]) -> list[KlaviyoStream]:
         parsed = KlaviyoConfig.parse(config)
@@ -122,7 +176,10 @@ class SourceKlaviyo(AbstractSource):
             logging.getLogger("airbyte"),
         )
         upper_bound = _upper_bound()
-        return [cls(parsed, authenticator, budget, upper_bound) for cls in STREAM_CLASSES]
+        streams = [cls(parsed, authenticator, budget, upper_bound) for cls in STREAM_CLASSES]
+        for stream in streams:
+            stream.emit_record_pages = self.emit_record_pages
+        return streams
 
 
 def _upper_bound() -> datetime:

@@ -112,7 +112,6 @@ def test_check_reports_a_bad_config_without_any_request(requests_mock: rm.Mocker
     "streams, problem",
     [
         ([("tags", SyncMode.full_refresh)], "The catalog selects stream 'tags'"),
-        ([("metrics", SyncMode.incremental)], "Stream 'metrics' supports full refresh only"),
         ([], "The configured catalog selects no stream"),
     ],
 )
@@ -128,6 +127,19 @@ def test_bad_catalog_fails_before_any_request(
     assert first_error(output).failure_type == FailureType.config_error
     assert first_error(output).message.startswith(problem)
     assert requests_mock.request_history == []
+
+
+def test_incremental_request_for_metrics_reads_it_in_full_with_a_warning(
+    requests_mock: rm.Mocker,
+) -> None:
+    requests_mock.get(API + "metrics", **page([metric("M1", "Placed Order")]))
+    builder = CatalogBuilder().with_stream("metrics", SyncMode.incremental)
+
+    output = read(SourceKlaviyo(), config(), builder.build())
+
+    assert [m.record.data["id"] for m in output.records] == ["M1"]
+    assert output.errors == []
+    assert output.is_in_logs("Stream metrics supports full refresh only; reading it in full")
 
 
 def test_rejected_key_is_a_config_error(requests_mock: rm.Mocker) -> None:
