@@ -27,6 +27,22 @@ def assert_records_match(run: ConnectorRun, server: SandboxServer, stream: str) 
     return len(emitted)
 
 
+def assert_state_counts_match_records(run: ConnectorRun) -> None:
+    """Each STATE's `sourceStats.recordCount` is the number of that stream's RECORD lines since
+    its previous STATE: the platform checks these counts."""
+    since_last: dict[str, int] = {}
+    checked = 0
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            stream = message["record"]["stream"]
+            since_last[stream] = since_last.get(stream, 0) + 1
+        elif message["type"] == "STATE":
+            stream = message["state"]["stream"]["stream_descriptor"]["name"]
+            assert message["state"]["sourceStats"]["recordCount"] == since_last.pop(stream, 0)
+            checked += 1
+    assert checked > 0
+
+
 def cursor_of(run: ConnectorRun, stream: str) -> datetime:
     state = run.stream_state(stream)
     value = min(entry["cursor"][next(iter(entry["cursor"]))] for entry in state["states"])
@@ -118,6 +134,7 @@ def test_full_read_returns_every_sandbox_record_exactly(
     assert run.errors() == []
     compared = {stream: assert_records_match(run, shared_sandbox, stream) for stream in ALL_STREAMS}
     assert compared == SIZES
+    assert_state_counts_match_records(run)
     print(f"full read compared {sum(compared.values())} records: {compared}")
 
 
