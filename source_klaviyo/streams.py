@@ -398,12 +398,23 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
         ceiling = format_datetime(reader.windows[index].end)
         reader.mark_emitted(index, min(value, ceiling))
 
-    def range_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
+    @abstractmethod
+    def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
+        """Filter conditions that select the slice's partition (strings quoted)."""
+
+    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        """The partition's conditions and `[start, end)` on the cursor, sorted ascending on it."""
         field = self.cursor_field
-        return [
+        conditions = [
+            *self.partition_filter(stream_slice),
             f"greater-or-equal({field},{stream_slice['start']})",
             f"less-than({field},{stream_slice['end']})",
         ]
+        return {
+            "filter": ",".join(conditions),
+            "sort": field,
+            "page[size]": self.endpoint.max_page_size,
+        }
 
     def _parse_state(self, value: Any) -> dict[PartitionKey, str]:
         if not value:
@@ -471,18 +482,12 @@ class Campaigns(KlaviyoIncrementalStream):
             for archived in (False, True)
         ]
 
-    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
+    def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
         archived = "true" if stream_slice["archived"] else "false"
-        conditions = [
+        return [
             f"equals(messages.channel,'{stream_slice['channel']}')",
             f"equals(archived,{archived})",
-            *self.range_filter(stream_slice),
         ]
-        return {
-            "filter": ",".join(conditions),
-            "sort": self.cursor_field,
-            "page[size]": self.endpoint.max_page_size,
-        }
 
     def to_record(
         self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
@@ -563,15 +568,10 @@ class Events(KlaviyoIncrementalStream):
         except (KeyError, TypeError, ValueError):
             return start
 
-    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
-        conditions = self.range_filter(stream_slice)
-        if "metric_id" in stream_slice:
-            conditions.append(f"equals(metric_id,'{stream_slice['metric_id']}')")
-        return {
-            "filter": ",".join(conditions),
-            "sort": self.cursor_field,
-            "page[size]": self.endpoint.max_page_size,
-        }
+    def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
+        if "metric_id" not in stream_slice:
+            return []
+        return [f"equals(metric_id,'{stream_slice['metric_id']}')"]
 
     def to_record(
         self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
@@ -599,14 +599,8 @@ class Flows(KlaviyoIncrementalStream):
     def partitions(self) -> list[Partition]:
         return [{"archived": False}, {"archived": True}]
 
-    def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
-        archived = "true" if stream_slice["archived"] else "false"
-        conditions = [f"equals(archived,{archived})", *self.range_filter(stream_slice)]
-        return {
-            "filter": ",".join(conditions),
-            "sort": self.cursor_field,
-            "page[size]": self.endpoint.max_page_size,
-        }
+    def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
+        return [f"equals(archived,{'true' if stream_slice['archived'] else 'false'})"]
 
     def to_record(
         self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]

@@ -423,8 +423,8 @@ def test_event_metric_ids_read_one_partition_per_metric(requests_mock: rm.Mocker
     )
 
     assert [query(r)["filter"][0] for r in requests_mock.request_history] == [
-        "greater-or-equal(datetime,2024-01-01T00:00:00Z),"
-        f"less-than(datetime,{UPPER}),equals(metric_id,'{mid}')"
+        f"equals(metric_id,'{mid}'),greater-or-equal(datetime,2024-01-01T00:00:00Z),"
+        f"less-than(datetime,{UPPER})"
         for mid in ("AbC123", "XyZ789")
     ]
     assert final_state(output) == {
