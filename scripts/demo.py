@@ -42,7 +42,7 @@ def main() -> int:
         step("2/6", "source-klaviyo check")
         check = run_connector("check", workdir, server.api_url, config=config)
         status = check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]
-        print(f"    {status['status']} {status.get('message') or ''}")
+        print(f"    {status['status']} {status.get('message') or ''}".rstrip())
 
         step("3/6", "source-klaviyo discover")
         discover = run_connector("discover", workdir, server.api_url, config=config)

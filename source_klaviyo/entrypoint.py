@@ -21,8 +21,10 @@ from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER, is_platform_debug_log_enabled
 from airbyte_cdk.models import AirbyteMessage, ConnectorSpecification
 from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
+from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.constants import ENV_REQUEST_CACHE_PATH
 
+from source_klaviyo.config import KlaviyoConfig
 from source_klaviyo.record_pages import RecordPage
 from source_klaviyo.source import SourceKlaviyo
 
@@ -83,6 +85,12 @@ class KlaviyoEntrypoint(AirbyteEntrypoint):
             self._memory_monitor.check_memory_usage()
         for message in self._emit_queued_messages(self.source):
             yield self.handle_record_counts(message, counts)
+
+    @staticmethod
+    def validate_connection(source_spec: ConnectorSpecification, config: Any) -> None:
+        """Validate the config by the connector's own rules, whose errors name the field and
+        the expected form (the CDK's JSON-schema messages name neither)."""
+        KlaviyoConfig.parse(split_config(config)[0])
 
     def _queued_lines(self) -> Iterator[str]:
         for message in self._emit_queued_messages(self.source):

@@ -8,6 +8,7 @@ read scopes is reported with every missing scope named, not discovered mid-sync.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -19,9 +20,12 @@ from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteStateMessage,
+    AirbyteStateMessageSerializer,
     AirbyteStreamStatus,
     ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
     ConfiguredAirbyteStream,
+    FailureType,
     Status,
     SyncMode,
     Type,
@@ -62,6 +66,9 @@ class SourceKlaviyo(AbstractSource):
     """
 
     emit_record_pages = False
+    # `KlaviyoConfig.parse` validates every config before use, with messages that name the
+    # field; the CDK's JSON-schema pass before it would only repeat it less clearly.
+    check_config_against_spec = False
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Report `check_connection`'s reason as written (the CDK's default quotes it)."""
@@ -69,6 +76,52 @@ class SourceKlaviyo(AbstractSource):
         if succeeded:
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
         return AirbyteConnectionStatus(status=Status.FAILED, message=str(reason))
+
+    @classmethod
+    def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
+        """Read `--state`: a JSON array of per-stream state objects.
+
+        Whole STATE messages, as `read` prints them (`{"type": "STATE", "state": {...}}`), are
+        accepted too, so the last STATE line of each stream can be passed back as it is.
+        """
+        if not state_path:
+            return []
+        raw = _read_json_argument(state_path, "--state")
+        if raw in (None, [], {}):
+            return []
+        if not isinstance(raw, list):
+            raise config_error(
+                f"The --state file {state_path} must hold a JSON array of per-stream states, "
+                'e.g. [{"type": "STREAM", "stream": {...}}]; see README "How incremental syncs '
+                'stay exact".'
+            )
+        unwrapped = [
+            item["state"] if isinstance(item, dict) and item.get("type") == "STATE" else item
+            for item in raw
+        ]
+        try:
+            return [AirbyteStateMessageSerializer.load(item) for item in unwrapped]
+        except Exception as error:  # serpyco's errors name the field that did not fit
+            raise config_error(
+                f"The --state file {state_path} is not a list of Airbyte state messages: {error}"
+            ) from None
+
+    @classmethod
+    def read_catalog(cls, catalog_path: str) -> ConfiguredAirbyteCatalog:
+        raw = _read_json_argument(catalog_path, "--catalog")
+        try:
+            return ConfiguredAirbyteCatalogSerializer.load(raw)
+        except Exception as error:
+            raise config_error(
+                f"The --catalog file {catalog_path} is not a configured Airbyte catalog: {error}"
+            ) from None
+
+    @staticmethod
+    def read_config(config_path: str) -> MutableMapping[str, Any]:
+        raw = _read_json_argument(config_path, "--config")
+        if not isinstance(raw, dict):
+            raise config_error(f"The --config file {config_path} must hold a JSON object.")
+        return raw
 
     def check_connection(
         self, logger: logging.Logger, config: Mapping[str, Any]
@@ -80,8 +133,15 @@ class SourceKlaviyo(AbstractSource):
         session = requests.Session()
         session.auth = KlaviyoAuthenticator(parsed.api_key.get_secret_value())
         missing_scopes: list[str] = []
+        streams = self._build_streams(config)
+        events = next(stream for stream in streams if isinstance(stream, Events))
         with session:
-            probes = [(stream, *_probe(session, stream)) for stream in self._build_streams(config)]
+            probes = [(stream, *_probe(session, stream)) for stream in streams]
+            unknown_metrics = [
+                metric_id
+                for metric_id in parsed.event_metric_ids
+                if _probe(session, events, f"equals(metric_id,'{metric_id}')")[0] == 400
+            ]
         for stream, status, detail in probes:
             if status == 401:
                 return False, "Klaviyo rejected the API key (401). Check the private API key."
@@ -95,6 +155,11 @@ class SourceKlaviyo(AbstractSource):
                 + ", ".join(missing_scopes)
                 + ". Create a private key with read access to campaigns, events, flows and metrics."
             )
+        if unknown_metrics:
+            return False, (
+                f"'event_metric_ids' lists metric id(s) Klaviyo does not know: "
+                f"{', '.join(unknown_metrics)}. Take ids from the metrics stream."
+            )
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
@@ -107,8 +172,27 @@ class SourceKlaviyo(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
+        """The CDK's read, with a final error that summarises the failed streams readably.
+
+        The CDK ends a sync in which streams failed with one error quoting each exception's
+        internal message (URLs, response bodies, headers). Each stream's own error has already
+        been emitted; the final one lists them by their user-facing messages instead.
+        """
         self._validate_catalog(logger, config, catalog)
-        yield from super().read(logger, config, catalog, state)
+        failures: dict[str, AirbyteTracedException] = {}
+        try:
+            for message in super().read(logger, config, catalog, state):
+                trace = message.trace if message.type == Type.TRACE else None
+                error = trace.error if trace is not None else None
+                if error is not None and error.stream_descriptor is not None:
+                    failures[error.stream_descriptor.name] = AirbyteTracedException(
+                        message=error.message, failure_type=error.failure_type
+                    )
+                yield message
+        except AirbyteTracedException:
+            if not failures:
+                raise
+            raise _summary_error(failures) from None
 
     def _read_stream(
         self,
@@ -182,13 +266,51 @@ class SourceKlaviyo(AbstractSource):
         return streams
 
 
+def _summary_error(failures: Mapping[str, AirbyteTracedException]) -> AirbyteTracedException:
+    """One error naming every failed stream; its type is the one that needs acting on first."""
+    kinds = {failure.failure_type for failure in failures.values()}
+    failure_type = next(
+        kind
+        for kind in (
+            FailureType.config_error,
+            FailureType.transient_error,
+            FailureType.system_error,
+        )
+        if kind in kinds or kind == FailureType.system_error
+    )
+    details = "; ".join(f"{name}: {failure.message}" for name, failure in failures.items())
+    message = f"{len(failures)} stream(s) did not sync. {details}"
+    return AirbyteTracedException(
+        message=message, internal_message=message, failure_type=failure_type
+    )
+
+
+def _read_json_argument(path: str, option: str) -> Any:
+    """Load the JSON file given to `option`, or fail with a config error saying what is wrong.
+
+    The file's content is never quoted: a config file holds the API key.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as error:
+        raise config_error(f"Cannot read the {option} file {path}: {error.strerror}.") from None
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise config_error(f"The {option} file {path} is not valid JSON ({where}).") from None
+    except (ValueError, UnicodeDecodeError):
+        raise config_error(f"The {option} file {path} is not valid UTF-8 JSON.") from None
+
+
 def _upper_bound() -> datetime:
     """The sync's exclusive upper time bound: a few whole seconds before now."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     return now - timedelta(seconds=api.UPPER_BOUND_MARGIN_SECONDS)
 
 
-def _probe(session: requests.Session, stream: KlaviyoStream) -> tuple[int, str]:
+def _probe(
+    session: requests.Session, stream: KlaviyoStream, condition: str | None = None
+) -> tuple[int, str]:
     """Send one minimal request to the stream's endpoint and return (status, detail).
 
     A 429 or 5xx is tried once more after a short wait; `check` should not fail on one blip.
@@ -196,6 +318,8 @@ def _probe(session: requests.Session, stream: KlaviyoStream) -> tuple[int, str]:
     params: MutableMapping[str, Any] = {}
     if isinstance(stream, Campaigns):
         params["filter"] = "equals(messages.channel,'email')"
+    if condition is not None:
+        params["filter"] = condition
     if stream.endpoint.max_page_size is not None:
         params["page[size]"] = 1
     for attempt in (1, 2):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,9 +12,11 @@ import requests
 import requests_mock as rm
 from airbyte_cdk.models import FailureType, Status, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, read
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_klaviyo import SourceKlaviyo
+from source_klaviyo.entrypoint import KlaviyoEntrypoint
 from unit_tests.conftest import (
     API,
     API_KEY,
@@ -35,14 +40,14 @@ HTML_403 = {
 
 
 def check(config_: dict[str, Any]) -> Any:
-    output = _run_command(SourceKlaviyo(), ["check", "--config", _write(config_)])
-    return output.connection_status_messages[0].connectionStatus
+    """Run `check` through the connector's own entrypoint, as the CLI does."""
+    entrypoint = KlaviyoEntrypoint(SourceKlaviyo())
+    lines = list(entrypoint.run(entrypoint.parse_args(["check", "--config", _write(config_)])))
+    statuses = [json.loads(line) for line in lines if '"CONNECTION_STATUS"' in line]
+    return SimpleNamespace(**statuses[0]["connectionStatus"])
 
 
 def _write(config_: dict[str, Any]) -> str:
-    import json
-    import tempfile
-
     handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(config_, handle)
     handle.close()
@@ -63,7 +68,7 @@ def test_check_succeeds_with_one_cheap_call_per_endpoint(requests_mock: rm.Mocke
 
     status = check(config())
 
-    assert status.status == Status.SUCCEEDED
+    assert status.status == Status.SUCCEEDED.value
     assert sorted((r.path, r.query) for r in requests_mock.request_history) == [
         ("/api/campaigns", "filter=equals%28messages.channel%2c%27email%27%29&page%5bsize%5d=1"),
         ("/api/events", "page%5bsize%5d=1"),
@@ -81,10 +86,30 @@ def test_check_names_every_missing_scope(requests_mock: rm.Mocker) -> None:
 
     status = check(config())
 
-    assert status.status == Status.FAILED
+    assert status.status == Status.FAILED.value
     assert status.message == (
         "The API key lacks the scope(s) events:read, flows:read. Create a private key with read "
         "access to campaigns, events, flows and metrics."
+    )
+
+
+def test_check_names_event_metric_ids_klaviyo_does_not_know(requests_mock: rm.Mocker) -> None:
+    def events(request: Any, context: Any) -> dict[str, Any]:
+        if "nope" in request.url:
+            context.status_code = 400
+            return klaviyo_error(400, "invalid", "Metric IDs ['nope'] do not exist.")["json"]
+        return page([])["json"]
+
+    for name in ENDPOINTS:
+        requests_mock.get(API + name, **page([]))
+    requests_mock.get(API + "events", json=events)
+
+    status = check(config(event_metric_ids=["UqmHb6", "nope"]))
+
+    assert status.status == Status.FAILED.value
+    assert status.message == (
+        "'event_metric_ids' lists metric id(s) Klaviyo does not know: nope. Take ids from the "
+        "metrics stream."
     )
 
 
@@ -96,14 +121,14 @@ def test_check_reports_a_rejected_key(requests_mock: rm.Mocker) -> None:
 
     status = check(config())
 
-    assert status.status == Status.FAILED
+    assert status.status == Status.FAILED.value
     assert status.message == "Klaviyo rejected the API key (401). Check the private API key."
 
 
 def test_check_reports_a_bad_config_without_any_request(requests_mock: rm.Mocker) -> None:
     status = check(config(start_date="31/01/2024"))
 
-    assert status.status == Status.FAILED
+    assert status.status == Status.FAILED.value
     assert status.message.startswith("Invalid Klaviyo config: 'start_date' ")
     assert requests_mock.request_history == []
 
@@ -285,3 +310,56 @@ def test_records_of_a_stream_are_not_lost_when_a_later_stream_fails(
 
     assert [m.record.data["id"] for m in output.records] == ["e1"]
     assert [e.trace.error.stream_descriptor.name for e in output.errors[:1]] == ["flows"]
+
+
+def test_final_error_lists_each_failed_stream_by_its_own_message(
+    requests_mock: rm.Mocker,
+) -> None:
+    requests_mock.get(API + "events", **klaviyo_error(401, "authentication_failed", "Missing"))
+    requests_mock.get(API + "metrics", **page([metric("M1", "Placed Order")]))
+
+    output = read(SourceKlaviyo(), config(num_workers=1), catalog("events", "metrics"))
+
+    final = output.errors[-1].trace.error
+    assert final.failure_type == FailureType.config_error
+    assert final.message == (
+        "1 stream(s) did not sync. events: Klaviyo rejected the API key (401). Check that it is "
+        "a valid private API key that has not been revoked."
+    )
+
+
+def test_state_file_may_hold_whole_state_messages_as_read_prints_them(tmp_path: Any) -> None:
+    stream_state = {"states": [{"partition": {}, "cursor": {"datetime": "2024-01-01T00:00:00Z"}}]}
+    state = {
+        "type": "STREAM",
+        "stream": {"stream_descriptor": {"name": "events"}, "stream_state": stream_state},
+    }
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps([{"type": "STATE", "state": state}]))
+
+    parsed = SourceKlaviyo.read_state(str(path))
+
+    assert [(m.stream.stream_descriptor.name, m.stream.stream_state.__dict__) for m in parsed] == [
+        ("events", stream_state)
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ('{"api_key": "pk_secret_in_file"', "is not valid JSON (line 1, column 32)."),
+        ('["pk_secret_in_file"]', "must hold a JSON object."),
+    ],
+)
+def test_config_file_that_is_not_an_object_is_a_config_error_that_never_quotes_it(
+    tmp_path: Any, content: str, problem: str
+) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(content)
+
+    with pytest.raises(AirbyteTracedException) as raised:
+        SourceKlaviyo.read_config(str(path))
+
+    assert raised.value.failure_type == FailureType.config_error
+    assert raised.value.message == f"The --config file {path} {problem}"
+    assert "pk_secret_in_file" not in str(raised.value.message)
