@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
+from source_klaviyo.jsonapi import encode_json
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,12 @@ class RecordPage:
         Null fields are left out, exactly as the CDK's serialiser leaves them out.
         """
         emitted_at = int(time.time() * 1000)
-        head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(self.stream) + b',"data":'
+        head = b'{"type":"RECORD","record":{"stream":' + encode_json(self.stream) + b',"data":'
         tail = b',"emitted_at":' + str(emitted_at).encode() + b"}}"
-        dumps = orjson.dumps
+        encode = encode_json
         lines = [
             head
-            + dumps({name: value for name, value in record.items() if value is not None})
+            + encode({name: value for name, value in record.items() if value is not None})
             + tail
             for record in self.records
         ]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
 import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
@@ -98,7 +98,7 @@ def page(resources: list[Mapping[str, Any]], next_url: str | None = None) -> dic
 
 
 def raw_page(resources: list[Mapping[str, Any]], next_url: str | None = None) -> bytes:
-    return orjson.dumps({"data": resources, "links": {"self": API, "next": next_url}})
+    return json.dumps({"data": resources, "links": {"self": API, "next": next_url}}).encode()
 
 
 def klaviyo_error(status: int, code: str, detail: str) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-import orjson
 import pytest
 import requests
 from airbyte_cdk.models import FailureType
@@ -41,7 +41,7 @@ def response(
 
 
 def error_body(status: int, detail: str) -> bytes:
-    return orjson.dumps(klaviyo_error(status, "some_code", detail)["json"])
+    return json.dumps(klaviyo_error(status, "some_code", detail)["json"]).encode()
 
 
 def handler() -> KlaviyoErrorHandler:
