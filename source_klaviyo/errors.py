@@ -27,7 +27,14 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_klaviyo.jsonapi import MalformedDocument, error_detail, is_jsonapi_error, read_document
+from source_klaviyo.jsonapi import (
+    MalformedDocument,
+    PageDecoder,
+    decode_page,
+    error_detail,
+    is_jsonapi_error,
+    read_page,
+)
 
 MAX_RETRIES = 8
 MAX_RETRY_TIME = timedelta(hours=1)
@@ -43,14 +50,22 @@ _RETRY_IN_DETAIL = re.compile(r"available in (\d+) second")
 class KlaviyoErrorHandler(ErrorHandler):
     """Map one Klaviyo answer to an `ErrorResolution` for the stream reading `endpoint`.
 
-    A 2xx answer is only a success once its body parsed as a list document; the parsed document
-    is kept on the response for `parse_response`, so each page is decoded exactly once.
+    A 2xx answer is only a success once its body decoded as a list page (with the stream's own
+    decoder); the page is kept on the response for `parse_response`, so each body is decoded
+    exactly once.
     """
 
-    def __init__(self, stream_name: str, endpoint_path: str, scope: str) -> None:
+    def __init__(
+        self,
+        stream_name: str,
+        endpoint_path: str,
+        scope: str,
+        decode: PageDecoder = decode_page,
+    ) -> None:
         self._stream_name = stream_name
         self._endpoint_path = endpoint_path
         self._scope = scope
+        self._decode = decode
 
     @property
     def max_retries(self) -> int:
@@ -74,7 +89,7 @@ class KlaviyoErrorHandler(ErrorHandler):
         status = response.status_code
         if 200 <= status < 300:
             try:
-                read_document(response)
+                read_page(response, self._decode)
             except MalformedDocument as error:
                 return _retry(f"Klaviyo's {self._endpoint_path} answered {status} but {error}.")
             return ErrorResolution(response_action=ResponseAction.SUCCESS)

@@ -8,7 +8,8 @@ body that is not the document we expect is reported, never guessed at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,7 +17,7 @@ import requests
 
 _DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
-_DOCUMENT_ATTRIBUTE = "_klaviyo_document"
+_PAGE_ATTRIBUTE = "_klaviyo_page"
 
 
 class MalformedDocument(ValueError):
@@ -40,17 +41,28 @@ def encode_json(value: Any) -> bytes:
     return _ENCODER.encode(value)
 
 
-def read_document(response: requests.Response) -> Mapping[str, Any]:
-    """Return the response's list document, parsing it at most once per response.
+@dataclass(frozen=True)
+class Page:
+    """One list page: its resources, in order, and `links.next` (`None` on the last page).
+
+    Resources are plain dicts, or typed structs where a stream decodes its pages itself (events).
+    """
+
+    resources: Sequence[Any]
+    next: str | None
+
+
+PageDecoder = Callable[[bytes], Page]
+
+
+def decode_page(body: bytes) -> Page:
+    """Decode a JSON:API list document into a `Page` of dict resources.
 
     Raises `MalformedDocument` when the body is not JSON or has no `data` list; the error
     handler turns that into a retry, since proxies and cut connections produce such bodies.
     """
-    cached = getattr(response, _DOCUMENT_ATTRIBUTE, None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
     try:
-        document = load_json(response.content)
+        document = load_json(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedDocument(f"the body is not valid JSON ({type(error).__name__})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
@@ -58,14 +70,22 @@ def read_document(response: requests.Response) -> Mapping[str, Any]:
     links = document.get("links")
     if links is not None and not isinstance(links, dict):
         raise MalformedDocument("the body's 'links' member is not an object")
-    setattr(response, _DOCUMENT_ATTRIBUTE, document)
-    return document
+    return Page(document["data"], next_link(links))
 
 
-def next_link(document: Mapping[str, Any]) -> str | None:
-    """Return `links.next`, or `None` when it is null, empty or absent (the last page)."""
-    links = document.get("links") or {}
-    link = links.get("next")
+def read_page(response: requests.Response, decode: PageDecoder = decode_page) -> Page:
+    """Return the response's page, decoding its body at most once per response."""
+    cached = getattr(response, _PAGE_ATTRIBUTE, None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    page = decode(response.content)
+    setattr(response, _PAGE_ATTRIBUTE, page)
+    return page
+
+
+def next_link(links: Any) -> str | None:
+    """Return `links.next`, or `None` when it is null, empty, not text or absent (last page)."""
+    link = links.get("next") if isinstance(links, dict) else getattr(links, "next", None)
     return link if isinstance(link, str) and link else None
 
 

@@ -61,7 +61,8 @@ from source_klaviyo.datetimes import (
     parse_datetime,
 )
 from source_klaviyo.errors import KlaviyoBackoffStrategy, KlaviyoErrorHandler
-from source_klaviyo.jsonapi import dump_json, next_link, read_document
+from source_klaviyo.event_resources import EventAttributes, EventResource, decode_events_page
+from source_klaviyo.jsonapi import Page, decode_page, dump_json, read_page
 from source_klaviyo.record_pages import RecordPage
 from source_klaviyo.windows import Window, WindowedReader, split_range
 
@@ -70,6 +71,8 @@ from source_klaviyo.windows import Window, WindowedReader, split_range
 SINGLE_WINDOW_RANGE = timedelta(days=1)
 MIN_WINDOW = timedelta(hours=1)
 WINDOWS_PER_WORKER = 4
+
+_NO_EVENT_ATTRIBUTES = EventAttributes()
 
 Partition = Mapping[str, Any]
 PartitionKey = tuple[tuple[str, Any], ...]
@@ -179,7 +182,7 @@ class KlaviyoStream(HttpStream, ABC):
         """Flatten one Klaviyo resource into this stream's record."""
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        link = next_link(read_document(response))
+        link = read_page(response, self.decode_body).next
         if link is None:
             return None
         if urlsplit(link)[:2] != urlsplit(self._api_url)[:2]:
@@ -199,8 +202,8 @@ class KlaviyoStream(HttpStream, ABC):
         next_page_token: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         slice_ = stream_slice or {}
-        for resource in read_document(response)["data"]:
-            if type(resource) is not dict or type(resource.get("id")) is not str:
+        for resource in read_page(response, self.decode_body).resources:
+            if type(self.resource_id(resource)) is not str:
                 raise _stream_error(
                     f"Klaviyo's {self.endpoint_path} returned a resource without a string id; "
                     "the page cannot be read without losing records.",
@@ -208,8 +211,18 @@ class KlaviyoStream(HttpStream, ABC):
                 )
             yield self.to_record(resource, slice_)
 
+    def decode_body(self, body: bytes) -> Page:
+        """Decode a page body: resources as dicts by default (events override it)."""
+        return decode_page(body)
+
+    def resource_id(self, resource: Any) -> Any:
+        """The resource's `id`, whatever its type (the caller insists on a string)."""
+        return resource.get("id") if type(resource) is dict else None
+
     def get_error_handler(self) -> KlaviyoErrorHandler:
-        return KlaviyoErrorHandler(self.name, self.endpoint_path, self.endpoint.scope)
+        return KlaviyoErrorHandler(
+            self.name, self.endpoint_path, self.endpoint.scope, self.decode_body
+        )
 
     def get_backoff_strategy(self) -> KlaviyoBackoffStrategy:
         return KlaviyoBackoffStrategy(self.logger, self.endpoint_path)
@@ -560,12 +573,12 @@ class Events(KlaviyoIncrementalStream):
             headers=dict(self.request_headers(stream_state=None)),
             params=params,
         )
-        data = read_document(response)["data"]
-        if not data:
+        resources = read_page(response, self.decode_body).resources
+        if not resources:
             return None
         try:
-            return parse_datetime(data[0]["attributes"]["datetime"])
-        except (KeyError, TypeError, ValueError):
+            return parse_datetime(resources[0].attributes.datetime)
+        except (AttributeError, ValueError):
             return start
 
     def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
@@ -573,19 +586,24 @@ class Events(KlaviyoIncrementalStream):
             return []
         return [f"equals(metric_id,'{stream_slice['metric_id']}')"]
 
-    def to_record(
-        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        attributes = resource.get("attributes") or {}
-        relationships = resource.get("relationships") or {}
+    def decode_body(self, body: bytes) -> Page:
+        """Events pages decode into typed structs: the stream's hot path (see event_resources)."""
+        return decode_events_page(body)
+
+    def resource_id(self, resource: Any) -> Any:
+        return resource.id
+
+    def to_record(self, resource: Any, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        event: EventResource = resource
+        attributes = event.attributes or _NO_EVENT_ATTRIBUTES
         return {
-            "id": resource["id"],
-            "timestamp": attributes.get("timestamp"),
-            "event_properties": dump_json(attributes.get("event_properties")),
-            "datetime": normalize_datetime(attributes.get("datetime")),
-            "uuid": attributes.get("uuid"),
-            "metric_id": _related_id(relationships, "metric"),
-            "profile_id": _related_id(relationships, "profile"),
+            "id": event.id,
+            "timestamp": attributes.timestamp,
+            "event_properties": dump_json(attributes.event_properties),
+            "datetime": normalize_datetime(attributes.datetime),
+            "uuid": attributes.uuid,
+            "metric_id": event.related_id("metric"),
+            "profile_id": event.related_id("profile"),
         }
 
 
@@ -666,16 +684,6 @@ def _key(partition: Partition) -> PartitionKey:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, bool, int))
-
-
-def _related_id(relationships: Mapping[str, Any], name: str) -> Any:
-    # Parsed JSON holds plain dicts; `type(...) is dict` is several times cheaper per event than
-    # an isinstance check against the Mapping ABC.
-    related = relationships.get(name)
-    if type(related) is not dict:
-        return None
-    data = related.get("data")
-    return data.get("id") if type(data) is dict else None
 
 
 def _stream_error(message: str, failure_type: FailureType) -> AirbyteTracedException:

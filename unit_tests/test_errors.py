@@ -17,6 +17,7 @@ from source_klaviyo.errors import (
     KlaviyoErrorHandler,
     retry_after_seconds,
 )
+from source_klaviyo.jsonapi import Page, decode_page, read_page
 
 from .conftest import klaviyo_error, raw_page
 
@@ -200,12 +201,19 @@ def test_network_faults_are_retried(fault: Exception | None, name: str) -> None:
     assert resolution.error_message == f"Could not reach Klaviyo's events endpoint: {name}."
 
 
-def test_a_successful_page_is_parsed_once_and_kept_for_parse_response() -> None:
+def test_a_successful_page_is_decoded_once_and_kept_for_parse_response() -> None:
     page = response(200, raw_page([{"type": "event", "id": "e1"}]))
+    decoded: list[bytes] = []
 
-    handler().interpret_response(page)
+    def decoder(body: bytes) -> Page:
+        decoded.append(body)
+        return decode_page(body)
 
-    assert page._klaviyo_document["data"] == [{"type": "event", "id": "e1"}]  # type: ignore[attr-defined]
+    KlaviyoErrorHandler("events", "/api/events", "events:read", decoder).interpret_response(page)
+    kept = read_page(page, decoder)
+
+    assert kept.resources == [{"type": "event", "id": "e1"}]
+    assert len(decoded) == 1
 
 
 def test_the_400_message_does_not_quote_an_html_body() -> None:

@@ -11,12 +11,13 @@ import requests
 from source_klaviyo import jsonapi
 from source_klaviyo.jsonapi import (
     MalformedDocument,
+    Page,
     dump_json,
     error_detail,
     is_jsonapi_error,
     load_json,
     next_link,
-    read_document,
+    read_page,
 )
 
 LIST_BODY = b'{"data":[{"type":"event","id":"e1"}],"links":{"next":"http://127.0.0.1:9/api/x"}}'
@@ -99,32 +100,27 @@ def test_dump_json_writes_compact_json_without_ascii_escaping(value: Any, text: 
     assert dumped == text
 
 
-def test_read_document_returns_the_list_document() -> None:
+def test_read_page_returns_the_resources_and_the_next_link() -> None:
     page = response(LIST_BODY)
 
-    document = read_document(page)
+    decoded = read_page(page)
 
-    assert document == {
-        "data": [{"type": "event", "id": "e1"}],
-        "links": {"next": "http://127.0.0.1:9/api/x"},
-    }
+    assert decoded == Page([{"type": "event", "id": "e1"}], "http://127.0.0.1:9/api/x")
 
 
-def test_read_document_parses_each_response_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_page_decodes_each_response_once() -> None:
     page = response(LIST_BODY)
-    parsed: list[bytes] = []
-    real_load = jsonapi.load_json
+    decoded: list[bytes] = []
 
-    def counting_load(body: bytes) -> Any:
-        parsed.append(body)
-        return real_load(body)
+    def counting_decoder(body: bytes) -> Page:
+        decoded.append(body)
+        return jsonapi.decode_page(body)
 
-    monkeypatch.setattr(jsonapi, "load_json", counting_load)
-    first = read_document(page)
-    second = read_document(page)
+    first = read_page(page, counting_decoder)
+    second = read_page(page, counting_decoder)
 
     assert second is first
-    assert parsed == [LIST_BODY]
+    assert decoded == [LIST_BODY]
 
 
 @pytest.mark.parametrize(
@@ -142,31 +138,31 @@ def test_read_document_parses_each_response_once(monkeypatch: pytest.MonkeyPatch
         (b'{"data":[],"links":[]}', "the body's 'links' member is not an object"),
     ],
 )
-def test_read_document_rejects_bodies_that_are_not_list_documents(body: bytes, reason: str) -> None:
+def test_read_page_rejects_bodies_that_are_not_list_documents(body: bytes, reason: str) -> None:
     page = response(body)
 
     with pytest.raises(MalformedDocument) as raised:
-        read_document(page)
+        read_page(page)
 
     assert str(raised.value).startswith(reason)
 
 
-def test_read_document_does_not_cache_a_rejected_body() -> None:
+def test_read_page_does_not_cache_a_rejected_body() -> None:
     page = response(b'{"data":[],"links":"next"}')
     with pytest.raises(MalformedDocument):
-        read_document(page)
+        read_page(page)
 
     with pytest.raises(MalformedDocument) as raised_again:
-        read_document(page)
+        read_page(page)
 
     assert str(raised_again.value) == "the body's 'links' member is not an object"
 
 
-def test_read_document_rejects_a_deeply_nested_body_as_malformed() -> None:
+def test_read_page_rejects_a_deeply_nested_body_as_malformed() -> None:
     page = response(b"[" * 100_000 + b"12345678901234567890")
 
     with pytest.raises(MalformedDocument):
-        read_document(page)
+        read_page(page)
 
 
 @pytest.mark.parametrize(
@@ -181,7 +177,7 @@ def test_read_document_rejects_a_deeply_nested_body_as_malformed() -> None:
     ],
 )
 def test_next_link_is_none_on_the_last_page(document: dict[str, Any]) -> None:
-    found = next_link(document)
+    found = next_link(document.get("links"))
 
     assert found is None
 
@@ -189,7 +185,7 @@ def test_next_link_is_none_on_the_last_page(document: dict[str, Any]) -> None:
 def test_next_link_returns_the_link_verbatim() -> None:
     url = "http://127.0.0.1:9/api/events?page%5Bcursor%5D=bmV4dA&filter=x"
 
-    found = next_link({"data": [], "links": {"next": url}})
+    found = next_link({"next": url})
 
     assert found == url
 
