@@ -34,3 +34,14 @@ def sandbox() -> Iterator[SandboxServer]:
     """A fresh sandbox for tests that change data or inject faults."""
     with SandboxServer(Dataset.generate(SEED, **SIZES)) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault suite's per-scenario counts (`fault_helpers.SCENARIO_LINES`) at the end,
+    so one table shows what every scenario expected, delivered and duplicated."""
+    from integration_tests.fault_helpers import SCENARIO_LINES
+
+    if SCENARIO_LINES:
+        terminalreporter.section("fault scenarios")
+        for line in SCENARIO_LINES:
+            terminalreporter.write_line(line)

@@ -222,6 +222,7 @@ class Dataset:
         self._groups = max(1, -(-events // _GROUP))
         self._profiles = max(1, events // 10)
         self._records: dict[str, tuple[Record, ...]] = dict(records)
+        self._generated_ids = {kind: tuple(r.id for r in found) for kind, found in records.items()}
         self._event_metrics = len(self._records["metrics"])
         self._added: tuple[AddedEvent, ...] = ()
         self._next_seq = events
@@ -474,8 +475,10 @@ class Dataset:
         }
 
     def _pick(self, kind: str, hashed: int) -> str:
-        records = self.records(kind)
-        return records[(hashed >> 24) % len(records)].id if records else ""
+        # Only from the records `generate` made: campaigns or flows added later must not change
+        # what existing events say.
+        generated = self._generated_ids[kind]
+        return generated[(hashed >> 24) % len(generated)] if generated else ""
 
     # ---- mutations -----------------------------------------------------------------------
 

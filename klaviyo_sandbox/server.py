@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -362,6 +363,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         self._live: dict[threading.Thread, socket.socket] = {}
         self._live_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client goes away (a killed connector); report anything else."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         worker = threading.Thread(

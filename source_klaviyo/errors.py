@@ -145,8 +145,9 @@ class KlaviyoBackoffStrategy(BackoffStrategy):
         attempt_count: int,
     ) -> float | None:
         if isinstance(response_or_exception, requests.Response):
-            status: str = str(response_or_exception.status_code)
-            if response_or_exception.status_code == 429:
+            code = response_or_exception.status_code
+            status = f"{code} with an unreadable body" if 200 <= code < 300 else str(code)
+            if code == 429:
                 return self._rate_limit_wait(response_or_exception, attempt_count)
         else:
             status = type(response_or_exception).__name__
