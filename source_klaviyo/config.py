@@ -45,6 +45,8 @@ class KlaviyoConfig(BaseModel):
             raise ValueError("must be a non-empty Klaviyo private API key (pk_...)")
         if key != key.strip() or any(ch.isspace() for ch in key):
             raise ValueError("must not contain spaces or line breaks; paste the key exactly")
+        if not (key.isascii() and key.isprintable()):
+            raise ValueError("must contain only printable ASCII characters, as Klaviyo keys do")
         return value
 
     @field_validator("start_date", mode="before")

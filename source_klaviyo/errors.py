@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -91,8 +92,18 @@ class KlaviyoErrorHandler(ErrorHandler):
             try:
                 read_page(response, self._decode)
             except MalformedDocument as error:
-                return _retry(f"Klaviyo's {self._endpoint_path} answered {status} but {error}.")
+                message = f"Klaviyo's {self._endpoint_path} answered {status} but {error}."
+                if error.retryable:
+                    return _retry(message)
+                return _fail(message, FailureType.system_error)
             return ErrorResolution(response_action=ResponseAction.SUCCESS)
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "nowhere"
+            return _fail(
+                f"Klaviyo's {self._endpoint_path} answered a redirect ({status}) to {target}; "
+                "the connector follows no redirect, so the API key stays with Klaviyo.",
+                FailureType.system_error,
+            )
 
         if status == 429:
             return ErrorResolution(

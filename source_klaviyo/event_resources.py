@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from source_klaviyo.jsonapi import MalformedDocument, Page, next_link
+from source_klaviyo.jsonapi import TOO_DEEP, MalformedDocument, Page, next_link
 
 
 class _Identifier(msgspec.Struct):
@@ -69,6 +69,13 @@ def decode_events_page(body: bytes) -> Page:
     """Decode an events list document into a `Page` of `EventResource`s."""
     try:
         document = _DECODER.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+    except RecursionError:
+        raise MalformedDocument(TOO_DEEP, retryable=False) from None
+    except msgspec.ValidationError as error:
+        # Valid JSON in the wrong shape: Klaviyo's answer, not a cut connection; no retry.
+        raise MalformedDocument(
+            f"the body is not an events list document ({error})", retryable=False
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise MalformedDocument(f"the body is not an events list document ({error})") from None
     return Page(document.data, next_link(document.links))

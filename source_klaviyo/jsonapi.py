@@ -21,7 +21,19 @@ _PAGE_ATTRIBUTE = "_klaviyo_page"
 
 
 class MalformedDocument(ValueError):
-    """The body of a 2xx response is not a JSON:API list document."""
+    """The body of a 2xx response is not a JSON:API list document.
+
+    `retryable` is false when asking again cannot help: JSON nested deeper than the parser goes,
+    or resources that break JSON:API's shape. Bodies that are not JSON at all, or lack `data`,
+    come from proxies and cut connections: those are worth a retry.
+    """
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+TOO_DEEP = "the body nests JSON deeper than this connector can read (about 1,000 levels)"
 
 
 def load_json(body: bytes) -> Any:
@@ -63,13 +75,20 @@ def decode_page(body: bytes) -> Page:
     """
     try:
         document = load_json(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+    except RecursionError:
+        raise MalformedDocument(TOO_DEEP, retryable=False) from None
+    except (ValueError, UnicodeDecodeError) as error:
         raise MalformedDocument(f"the body is not valid JSON ({type(error).__name__})") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise MalformedDocument("the body is JSON but has no 'data' list")
     links = document.get("links")
     if links is not None and not isinstance(links, dict):
         raise MalformedDocument("the body's 'links' member is not an object")
+    for resource in document["data"]:
+        if type(resource) is dict and type(resource.get("attributes") or {}) is not dict:
+            raise MalformedDocument(
+                "a resource's 'attributes' member is not an object", retryable=False
+            )
     return Page(document["data"], next_link(links))
 
 
@@ -84,9 +103,14 @@ def read_page(response: requests.Response, decode: PageDecoder = decode_page) ->
 
 
 def next_link(links: Any) -> str | None:
-    """Return `links.next`, or `None` when it is null, empty, not text or absent (last page)."""
+    """Return `links.next`, or `None` when it is null, empty or absent (the last page).
+
+    Any other value would silently end the pagination and lose the rest, so it is malformed.
+    """
     link = links.get("next") if isinstance(links, dict) else getattr(links, "next", None)
-    return link if isinstance(link, str) and link else None
+    if link is not None and not isinstance(link, str):
+        raise MalformedDocument("the body's 'links.next' is neither a URL nor null")
+    return link or None
 
 
 def error_detail(response: requests.Response) -> str:

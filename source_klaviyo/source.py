@@ -34,6 +34,7 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.stream_status_utils import (
     as_airbyte_message as stream_status_as_airbyte_message,
 )
@@ -75,7 +76,8 @@ class SourceKlaviyo(AbstractSource):
         succeeded, reason = self.check_connection(logger, config)
         if succeeded:
             return AirbyteConnectionStatus(status=Status.SUCCEEDED)
-        return AirbyteConnectionStatus(status=Status.FAILED, message=str(reason))
+        # Klaviyo's error details are quoted; never let one echo the key back to the user.
+        return AirbyteConnectionStatus(status=Status.FAILED, message=filter_secrets(str(reason)))
 
     @classmethod
     def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
@@ -99,6 +101,13 @@ class SourceKlaviyo(AbstractSource):
             item["state"] if isinstance(item, dict) and item.get("type") == "STATE" else item
             for item in raw
         ]
+        for item in unwrapped:
+            if not isinstance(item, dict) or item.get("type", "STREAM") != "STREAM":
+                kind = item.get("type") if isinstance(item, dict) else type(item).__name__
+                raise config_error(
+                    f"The --state file {state_path} holds a {kind} state; this connector keeps "
+                    'per-stream state: a JSON array of {"type": "STREAM", "stream": {...}}.'
+                )
         try:
             return [AirbyteStateMessageSerializer.load(item) for item in unwrapped]
         except Exception as error:  # serpyco's errors name the field that did not fit
@@ -239,6 +248,12 @@ class SourceKlaviyo(AbstractSource):
         streams = {stream.name: stream for stream in self._build_streams(config)}
         if not catalog.streams:
             raise config_error("The configured catalog selects no stream; select at least one.")
+        names = [configured.stream.name for configured in catalog.streams]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise config_error(
+                f"The configured catalog lists stream(s) {', '.join(repeated)} more than once."
+            )
         for configured in catalog.streams:
             name = configured.stream.name
             stream = streams.get(name)
@@ -329,6 +344,7 @@ def _probe(
                 params=params,
                 headers=dict(stream.request_headers(stream_state=None)),
                 timeout=(10.0, api.request_timeout()),
+                allow_redirects=False,
             )
         except requests.RequestException as error:
             return 0, f"the request failed ({type(error).__name__})"

@@ -169,7 +169,8 @@ class KlaviyoStream(HttpStream, ABC):
         stream_slice: Mapping[str, Any] | None = None,
         next_page_token: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any]:
-        return {"timeout": (10.0, api.request_timeout())}
+        # No redirects: a redirected request could carry the key, or read data, off Klaviyo.
+        return {"timeout": (10.0, api.request_timeout()), "allow_redirects": False}
 
     @abstractmethod
     def first_page_params(self, stream_slice: Mapping[str, Any]) -> MutableMapping[str, Any]:
@@ -185,6 +186,12 @@ class KlaviyoStream(HttpStream, ABC):
         link = read_page(response, self.decode_body).next
         if link is None:
             return None
+        if link == response.request.url:
+            raise _stream_error(
+                f"Klaviyo's links.next for {self.name} points back to the page just read; "
+                "following it would loop forever.",
+                FailureType.system_error,
+            )
         if urlsplit(link)[:2] != urlsplit(self._api_url)[:2]:
             raise _stream_error(
                 f"Klaviyo's links.next for {self.name} points to another origin "
@@ -393,12 +400,20 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
             },
         )
         token: Mapping[str, Any] | None = None
+        followed: set[str] = set()
         while True:
             _, response = self._fetch_next_page(window_slice, {}, token)
             yield list(self.parse_response(response, stream_state={}, stream_slice=window_slice))
             token = self.next_page_token(response)
             if not token:
                 return
+            if token["next"] in followed:
+                raise _stream_error(
+                    f"Klaviyo's links.next for {self.name} leads back to a page already read; "
+                    "following it would loop forever.",
+                    FailureType.system_error,
+                )
+            followed.add(token["next"])
 
     def _mark_emitted(
         self, reader: WindowedReader[Mapping[str, Any]], index: int, page: list[Any]

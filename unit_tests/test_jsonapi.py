@@ -173,13 +173,20 @@ def test_read_page_rejects_a_deeply_nested_body_as_malformed() -> None:
         {"data": [], "links": {}},
         {"data": [], "links": None},
         {"data": []},
-        {"data": [], "links": {"next": 7}},
     ],
 )
 def test_next_link_is_none_on_the_last_page(document: dict[str, Any]) -> None:
     found = next_link(document.get("links"))
 
     assert found is None
+
+
+@pytest.mark.parametrize("value", [7, ["x"], {"href": "x"}, True])
+def test_next_link_that_is_not_a_url_is_malformed_rather_than_the_last_page(value: Any) -> None:
+    with pytest.raises(MalformedDocument) as raised:
+        next_link({"next": value})
+
+    assert str(raised.value) == "the body's 'links.next' is neither a URL nor null"
 
 
 def test_next_link_returns_the_link_verbatim() -> None:
