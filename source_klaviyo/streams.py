@@ -8,9 +8,11 @@ Klaviyo resource becomes one flat record.
 Incremental streams (`KlaviyoIncrementalStream`) keep one cursor per partition (for campaigns a
 channel and archived flag, for flows an archived flag, for events a metric id when the user
 filters by metric). Each partition is read as one slice bounded by `[cursor, upper bound)`, sorted
-ascending on the cursor field, so after any emitted record the saved cursor is exactly "every
-record before this value has been emitted". The upper bound is a few seconds before the sync
-started: Klaviyo rejects later bounds, and a cursor can never run ahead of the data it covers.
+ascending on the cursor field, so after any emitted page the saved cursor is exactly "every
+record before this value has been emitted". Events backfills split the slice into time windows
+read concurrently; `windows` keeps that promise across them. The upper bound is a few seconds
+before the sync started: Klaviyo rejects later bounds, and a cursor can never run ahead of the
+data it covers.
 
 State, per stream::
 

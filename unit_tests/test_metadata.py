@@ -1,7 +1,7 @@
 """metadata.yaml says what the Airbyte registry publishes; it must agree with the code and docs.
 
-One version lives in four places (pyproject.toml, metadata.yaml's image tag, the README's
-changelog and the docs page's changelog) and one base image in two (Dockerfile, metadata.yaml).
+One version lives in three places (pyproject.toml, metadata.yaml's image tag and the README's
+changelog, which the docs page links to) and one base image in two (Dockerfile, metadata.yaml).
 These tests fail the moment one of them moves alone.
 """
 
@@ -49,11 +49,10 @@ def test_version_image_tag_and_newest_changelog_rows_agree() -> None:
     version = pyproject_version()
 
     readme_rows = changelog_rows(ROOT / "README.md")
-    docs_rows = changelog_rows(ROOT / "docs" / "klaviyo.md")
 
     assert metadata()["dockerImageTag"] == version
     assert readme_rows[0][0] == version
-    assert docs_rows == readme_rows
+    assert "../README.md#changelog" in (ROOT / "docs" / "klaviyo.md").read_text(encoding="utf-8")
 
 
 def test_every_changelog_row_has_an_iso_date() -> None:
