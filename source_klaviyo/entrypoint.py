@@ -1,9 +1,10 @@
 """`KlaviyoEntrypoint`: the CDK's entrypoint, with a fast path for pages of records.
 
-Everything but `read` is the CDK's own code path. For `read`, the entrypoint switches its source
-to emit `RecordPage`s, counts each page by its length for the record counts stamped on STATE
-messages, and writes each page as consecutive JSON lines; every other message goes through the
-CDK's serialiser unchanged. See `record_pages` for why.
+`spec`, `check` and `discover` take the CDK's own code path, except that a config is validated
+by the connector's rules (`KlaviyoConfig`), whose errors name the field. For `read`, the
+entrypoint switches its source to emit `RecordPage`s, counts each page by its length for the
+record counts stamped on STATE messages, and writes each page as consecutive JSON lines; every
+other message goes through the CDK's serialiser unchanged. See `record_pages` for why.
 """
 
 from __future__ import annotations
