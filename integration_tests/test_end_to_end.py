@@ -157,9 +157,10 @@ def test_incremental_read_with_the_emitted_state_returns_only_new_or_changed_rec
     dataset = sandbox.dataset
     campaign_id = dataset.resources("campaigns")[0]["id"]
     flow_id = dataset.resources("flows")[0]["id"]
-    # One second after the cursor the second run saved: newer than it, older than the next
-    # run's upper bound (which trails that run's start by five seconds).
-    changed_at = cursor_of(unchanged, "events") + timedelta(seconds=1)
+    # Exactly at the cursor the second run saved: that run's bound excluded the instant
+    # (less-than), the next run includes it (greater-or-equal), and the next run's own upper
+    # bound is at least a second later, since starting a run alone takes longer than that.
+    changed_at = cursor_of(unchanged, "events")
     new_events = dataset.add_events(3, at=changed_at)
     dataset.touch("campaigns", campaign_id, updated_at=changed_at)
     dataset.touch("flows", flow_id, updated_at=changed_at)

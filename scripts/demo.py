@@ -11,7 +11,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,7 +55,8 @@ def main() -> int:
         full = timed_read(workdir, server.api_url, config, catalog, None)
 
         step("5/6", "changing the account: 25 new events, 2 edited campaigns, 1 edited flow")
-        changed_at = latest_cursor(full) + timedelta(seconds=1)
+        # At the saved cursor: the full read's bound excluded it, the next read includes it.
+        changed_at = latest_cursor(full)
         dataset.add_events(25, at=changed_at)
         for resource in dataset.resources("campaigns")[:2]:
             dataset.touch("campaigns", resource["id"], updated_at=changed_at)
