@@ -128,10 +128,16 @@ def format_micros(micros: int, style: str = "T") -> str:
     return text + "+00:00"
 
 
-@lru_cache(maxsize=65_536)
 def _format_seconds(seconds: int, separator: str) -> str:
-    moment = EPOCH + timedelta(seconds=seconds)
-    return moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S")
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, rest = divmod(rest, 60)
+    return f"{_format_day(days)}{separator}{hours:02d}:{minutes:02d}:{rest:02d}"
+
+
+@lru_cache(maxsize=4_096)
+def _format_day(days: int) -> str:
+    return (EPOCH + timedelta(days=days)).strftime("%Y-%m-%d")
 
 
 def _mix(value: int) -> int:
@@ -229,6 +235,7 @@ class Dataset:
         self._created = 0
         self._id_high = 1 + self._salt % 15  # top 4 of the 56 id bits: ids never start with 0
         self._profile_prefix = _crockford(self._salt >> 24, 8)
+        self._profile_ids: dict[int, str] = {}  # at most `_profiles` entries
 
     @classmethod
     def generate(
@@ -325,8 +332,13 @@ class Dataset:
 
     def profile_id(self, index: int) -> str:
         """A ULID-looking profile id that encodes `index` reversibly."""
-        scrambled = index * _PROFILE_MULTIPLIER % (1 << 80)
-        return "01" + self._profile_prefix + _crockford(scrambled, 16)
+        found = self._profile_ids.get(index)
+        if found is None:
+            scrambled = index * _PROFILE_MULTIPLIER % (1 << 80)
+            found = self._profile_ids[index] = (
+                "01" + self._profile_prefix + _crockford(scrambled, 16)
+            )
+        return found
 
     def iter_events(
         self,
@@ -357,6 +369,9 @@ class Dataset:
 
         order = range(first, stop) if ascending else range(stop - 1, first - 1, -1)
         generated = (self._generated_ref(i) for i in order)
+        if a_first >= a_stop:  # no added event in range: nothing to merge
+            yield from generated
+            return
         late = added[a_first:a_stop] if ascending else added[a_first:a_stop][::-1]
         extra = (EventRef(e.key, e.metric, e.profile) for e in late)
         yield from merge(generated, extra, key=lambda ref: ref.key, reverse=not ascending)
@@ -408,71 +423,39 @@ class Dataset:
         )
 
     def _event_properties_json(self, seq: int, hashed: int) -> str:
+        """One of eight property templates, as JSON text (written directly, like `event_json`).
+
+        Half are constants; the others vary with the event. Together they carry what breaks
+        careless loaders: decimals, integers beyond 64 bits, unicode, nulls, deep nesting.
+        """
         template = (hashed >> 8) % 8
         constant = _CONSTANT_PROPERTIES.get(template)
-        return constant if constant is not None else _dumps(self._event_properties(seq, hashed))
-
-    def _event_properties(self, seq: int, hashed: int) -> dict[str, Any]:
-        template = (hashed >> 8) % 8
-        cents = (hashed >> 12) % 100_000
+        if constant is not None:
+            return constant
         if template == 0:
-            return {
-                "$value": cents / 100,
-                "$currency_code": "USD",
-                "OrderId": f"ORD-{seq}",
-                "Items": [
-                    {"ProductName": "Café crème ☕", "Quantity": 1 + cents % 5, "ItemPrice": 9.99},
-                    {"ProductName": "Ñandú — plush", "Quantity": 1, "ItemPrice": 0.1, "Tags": []},
-                ],
-                "Discount": None,
-            }
-        if template == 1:
-            return {
-                "Subject": "Grüße 🎉 שלום עולם \u2028 next line",
-                "Preview": "مرحبا\tbell\u0007 unit\u001f",
-                "Family": "👩\u200d👩\u200d👧\u200d👦",
-                "$extra": {},
-            }
+            cents = (hashed >> 12) % 100_000
+            return (
+                f'{{"$value":{cents / 100!r},"$currency_code":"USD","OrderId":"ORD-{seq}",'
+                f'"Items":[{{"ProductName":"Café crème ☕","Quantity":{1 + cents % 5},'
+                '"ItemPrice":9.99},{"ProductName":"Ñandú — plush","Quantity":1,"ItemPrice":0.1,'
+                '"Tags":[]}],"Discount":null}'
+            )
         if template == 2:
-            return {
-                "big_int": 123456789012345678901234567890,
-                "negative_big": -(2**70 + seq),
-                "u64_plus_one": 2**64,
-                "tiny": 1e-7,
-                "decimal": 1234.5678,
-            }
-        if template == 3:
-            return {
-                "level1": {"level2": {"level3": {"values": [1, [2, [3, {"deep": None}]]]}}},
-                "objects": [{"a": None}, {}, {"b": [None, True, False]}],
-                "empty": {},
-            }
+            return (
+                '{"big_int":123456789012345678901234567890,'
+                f'"negative_big":{-(2**70 + seq)},"u64_plus_one":{2**64},'
+                '"tiny":1e-07,"decimal":1234.5678}'
+            )
         if template == 4:
-            return {
-                "$message": self._pick("campaigns", hashed),
-                "$event_id": f"{seq}:{hashed % 1000}",
-                "$group_ids": [hashed % 97, hashed % 89],
-                "Campaign Name": "Weekly digest",
-                "Subject": "Your order ✔",
-            }
-        if template == 5:
-            return {}
-        if template == 6:
-            return {
-                "$value": None,
-                "Source": None,
-                "Items": None,
-                "Note": "",
-                "Zero": 0,
-                "No": False,
-            }
-        return {
-            "$flow": self._pick("flows", hashed),
-            "$message": f"M{hashed % 100_000:05d}",
-            "Client Name": "Apple Mail",
-            "$ESP": 0,
-            "Email Domain": "example.com",
-        }
+            return (
+                f'{{"$message":"{self._pick("campaigns", hashed)}",'
+                f'"$event_id":"{seq}:{hashed % 1000}","$group_ids":[{hashed % 97},{hashed % 89}],'
+                '"Campaign Name":"Weekly digest","Subject":"Your order ✔"}'
+            )
+        return (
+            f'{{"$flow":"{self._pick("flows", hashed)}","$message":"M{hashed % 100_000:05d}",'
+            '"Client Name":"Apple Mail","$ESP":0,"Email Domain":"example.com"}'
+        )
 
     def _pick(self, kind: str, hashed: int) -> str:
         # Only from the records `generate` made: campaigns or flows added later must not change
@@ -574,14 +557,26 @@ class Dataset:
             return self.render(kind, record)
 
 
-def _constant_properties() -> dict[int, str]:
-    """Templates that do not depend on the event, encoded once (about half of all events)."""
-    probe = Dataset.__new__(Dataset)
-    return {t: _dumps(probe._event_properties(0, t << 8)) for t in (1, 3, 5, 6)}
-
-
-_CONSTANT_PROPERTIES: dict[int, str] = {}
-_CONSTANT_PROPERTIES.update(_constant_properties())
+# Templates 1, 3, 5 and 6 of `Dataset._event_properties_json`, the same for every event.
+_CONSTANT_PROPERTIES: dict[int, str] = {
+    1: _dumps(
+        {
+            "Subject": "Grüße 🎉 שלום עולם \u2028 next line",
+            "Preview": "مرحبا\tbell\u0007 unit\u001f",
+            "Family": "👩\u200d👩\u200d👧\u200d👦",
+            "$extra": {},
+        }
+    ),
+    3: _dumps(
+        {
+            "level1": {"level2": {"level3": {"values": [1, [2, [3, {"deep": None}]]]}}},
+            "objects": [{"a": None}, {}, {"b": [None, True, False]}],
+            "empty": {},
+        }
+    ),
+    5: "{}",
+    6: _dumps({"$value": None, "Source": None, "Items": None, "Note": "", "Zero": 0, "No": False}),
+}
 
 
 def _time_uuid(micros: int, hashed: int) -> str:

@@ -456,10 +456,12 @@ def _event_iterator(dataset: Dataset, conditions: list[f.Condition]) -> Iterate:
             return False
         return all(ref.profile == p and p is not None for p in profiles)
 
+    unfiltered = metrics is None and not needs_profile and not profiles
+
     def iterate(ascending: bool, beyond: Key | None) -> Iterator[tuple[Key, Any]]:
         edge = None if beyond is None else (int(beyond[0]), int(beyond[1]))
         for ref in dataset.iter_events(lo, hi, ascending=ascending, beyond=edge):
-            if keep(ref):
+            if unfiltered or keep(ref):
                 yield ref.key, ref
 
     return iterate
