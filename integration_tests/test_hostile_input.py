@@ -767,10 +767,20 @@ MALFORMED_200: list[tuple[str, Reply]] = [
         "html_page",
         Reply(200, b"<html><body>Just a moment...</body></html>", {"Content-Type": "text/html"}),
     ),
-    ("not_utf8", Reply(200, b'{"data": [{"type": "metric", "id": "\xff\xfe"}], "links": {}}')),
 ]
 for _name, _reply in MALFORMED_200:
     job(f"answer_{_name}")(partial(canned_run, reply=first_then(_reply, GOOD_PAGE)))
+# JSON whose strings are not UTF-8 parses as JSON: the page is checked for syntax before the next
+# request, its text only when records are built, too late for a retry (and no retry mends it).
+job("answer_not_utf8")(
+    partial(
+        canned_run,
+        reply=first_then(
+            Reply(200, b'{"data": [{"type": "metric", "id": "\xff\xfe"}], "links": {}}'),
+            GOOD_PAGE,
+        ),
+    )
+)
 
 
 def assert_failed_stream(result: Outcome, message: str) -> None:
@@ -870,8 +880,24 @@ def test_attributes_that_are_not_an_object_fail_the_stream_with_a_clear_error(
     errors = result.run.errors()
     assert result.run.returncode == 1
     assert errors[0]["message"] == (
-        "Klaviyo's /api/metrics answered 200 but a resource's 'attributes' member is not an object."
+        "Klaviyo's /api/metrics answered 200 but the body is not a list of metrics "
+        "(Expected `object | null`, got `str` - at `$.data[0].attributes`)."
     )
+
+
+def test_a_200_whose_strings_are_not_utf8_fails_the_stream_once_with_a_clear_error(
+    outcomes: dict[str, Future[Outcome]],
+) -> None:
+    result = outcome(outcomes, "answer_not_utf8")
+
+    assert_failed_stream(
+        result,
+        "Klaviyo's /api/metrics answered 200 but the body is not a list of metrics "
+        "(Invalid UTF-8 encoded string).",
+    )
+    assert result.requests == 1
+    assert result.run.of_type("RECORD") == []
+    assert canary_leaks(result.run) == []
 
 
 def test_odd_attribute_types_pass_through_unchanged_and_unknown_attributes_are_ignored(

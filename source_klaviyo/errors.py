@@ -28,14 +28,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_klaviyo.jsonapi import (
-    MalformedDocument,
-    PageDecoder,
-    decode_page,
-    error_detail,
-    is_jsonapi_error,
-    read_page,
-)
+from source_klaviyo.jsonapi import MalformedDocument, error_detail, is_jsonapi_error, read_outline
 
 MAX_RETRIES = 8
 MAX_RETRY_TIME = timedelta(hours=1)
@@ -51,22 +44,15 @@ _RETRY_IN_DETAIL = re.compile(r"available in (\d+) second")
 class KlaviyoErrorHandler(ErrorHandler):
     """Map one Klaviyo answer to an `ErrorResolution` for the stream reading `endpoint`.
 
-    A 2xx answer is only a success once its body decoded as a list page (with the stream's own
-    decoder); the page is kept on the response for `parse_response`, so each body is decoded
-    exactly once.
+    A 2xx answer is only a success once its body parsed as a list document (`read_outline`):
+    a truncated or garbled page is retried here, in the worker that fetched it. Building the
+    page's records is left to the consuming thread, so the worker can ask for its next page.
     """
 
-    def __init__(
-        self,
-        stream_name: str,
-        endpoint_path: str,
-        scope: str,
-        decode: PageDecoder = decode_page,
-    ) -> None:
+    def __init__(self, stream_name: str, endpoint_path: str, scope: str) -> None:
         self._stream_name = stream_name
         self._endpoint_path = endpoint_path
         self._scope = scope
-        self._decode = decode
 
     @property
     def max_retries(self) -> int:
@@ -90,7 +76,7 @@ class KlaviyoErrorHandler(ErrorHandler):
         status = response.status_code
         if 200 <= status < 300:
             try:
-                read_page(response, self._decode)
+                read_outline(response)
             except MalformedDocument as error:
                 message = f"Klaviyo's {self._endpoint_path} answered {status} but {error}."
                 if error.retryable:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from datetime import datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
@@ -63,9 +64,20 @@ from source_klaviyo.datetimes import (
     parse_datetime,
 )
 from source_klaviyo.errors import KlaviyoBackoffStrategy, KlaviyoErrorHandler
-from source_klaviyo.event_resources import EventAttributes, EventResource, decode_events_page
-from source_klaviyo.jsonapi import Page, decode_page, dump_json, read_page
+from source_klaviyo.jsonapi import MalformedDocument, Page, raw_json_text, read_outline, read_page
 from source_klaviyo.record_pages import RecordPage
+from source_klaviyo.resources import (
+    CampaignAttributes,
+    EventAttributes,
+    EventResource,
+    FlowAttributes,
+    MetricAttributes,
+    Resource,
+    decode_campaigns_page,
+    decode_events_page,
+    decode_flows_page,
+    decode_metrics_page,
+)
 from source_klaviyo.windows import Window, WindowedReader, split_range
 
 # Event ranges up to this long are read as one window with no probe: small incremental syncs
@@ -73,8 +85,6 @@ from source_klaviyo.windows import Window, WindowedReader, split_range
 SINGLE_WINDOW_RANGE = timedelta(days=1)
 MIN_WINDOW = timedelta(hours=1)
 WINDOWS_PER_WORKER = 4
-
-_NO_EVENT_ATTRIBUTES = EventAttributes()
 
 Partition = Mapping[str, Any]
 PartitionKey = tuple[tuple[str, Any], ...]
@@ -179,13 +189,11 @@ class KlaviyoStream(HttpStream, ABC):
         """Query parameters of a slice's first page (filter, sort, page size)."""
 
     @abstractmethod
-    def to_record(
-        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Flatten one Klaviyo resource into this stream's record."""
+    def to_record(self, resource: Any, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        """Flatten one Klaviyo resource (a struct from `decode_body`) into this stream's record."""
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        link = read_page(response, self.decode_body).next
+        link = read_outline(response).next
         if link is None:
             return None
         if link == response.request.url:
@@ -211,27 +219,28 @@ class KlaviyoStream(HttpStream, ABC):
         next_page_token: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         slice_ = stream_slice or {}
-        for resource in read_page(response, self.decode_body).resources:
-            if type(self.resource_id(resource)) is not str:
-                raise _stream_error(
-                    f"Klaviyo's {self.endpoint_path} returned a resource without a string id; "
-                    "the page cannot be read without losing records.",
-                    FailureType.system_error,
-                )
-            yield self.to_record(resource, slice_)
+        try:
+            for resource in read_page(response, self.decode_body).resources:
+                if type(resource.id) is not str:
+                    raise _stream_error(
+                        f"Klaviyo's {self.endpoint_path} returned a resource without a string "
+                        "id; the page cannot be read without losing records.",
+                        FailureType.system_error,
+                    )
+                yield self.to_record(resource, slice_)
+        except MalformedDocument as error:
+            # The error handler retried what a retry can fix; this page's shape is Klaviyo's.
+            raise _stream_error(
+                f"Klaviyo's {self.endpoint_path} answered {response.status_code} but {error}.",
+                FailureType.system_error,
+            ) from None
 
+    @abstractmethod
     def decode_body(self, body: bytes) -> Page:
-        """Decode a page body: resources as dicts by default (events override it)."""
-        return decode_page(body)
-
-    def resource_id(self, resource: Any) -> Any:
-        """The resource's `id`, whatever its type (the caller insists on a string)."""
-        return resource.get("id") if type(resource) is dict else None
+        """Decode a page body into this stream's typed resources (see `resources`)."""
 
     def get_error_handler(self) -> KlaviyoErrorHandler:
-        return KlaviyoErrorHandler(
-            self.name, self.endpoint_path, self.endpoint.scope, self.decode_body
-        )
+        return KlaviyoErrorHandler(self.name, self.endpoint_path, self.endpoint.scope)
 
     def get_backoff_strategy(self) -> KlaviyoBackoffStrategy:
         return KlaviyoBackoffStrategy(self.logger, self.endpoint_path)
@@ -353,13 +362,14 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
         )
         key = _key(slice_.partition)
         start, end = parse_datetime(slice_["start"]), parse_datetime(slice_["end"])
-        reader: WindowedReader[Mapping[str, Any]] = WindowedReader(
+        reader: WindowedReader[requests.Response] = WindowedReader(
             self.windows(slice_, start, end),
             lambda window: self._read_window(slice_, window),
             self.workers(),
         )
         count = 0
-        for index, page in reader:
+        for index, response in reader:
+            page = list(self.parse_response(response, stream_state={}, stream_slice=slice_))
             if self.emit_record_pages:
                 yield RecordPage(self.name, page)  # type: ignore[misc]
             else:
@@ -392,8 +402,15 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
         """How many windows are read at once."""
         return 1
 
-    def _read_window(self, stream_slice: StreamSlice, window: Window) -> Iterator[list[Any]]:
-        """Yield the window's pages, following `links.next` until it is null."""
+    def _read_window(
+        self, stream_slice: StreamSlice, window: Window
+    ) -> Iterator[requests.Response]:
+        """Yield the window's pages, following `links.next` until it is null.
+
+        Runs in a worker thread and yields the responses unparsed (their bodies checked by the
+        error handler): building records is left to the consuming thread, so the worker asks for
+        its next page at once instead of after parsing this one.
+        """
         window_slice = StreamSlice(
             partition=stream_slice.partition,
             cursor_slice={
@@ -405,7 +422,7 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
         followed: set[str] = set()
         while True:
             _, response = self._fetch_next_page(window_slice, {}, token)
-            yield list(self.parse_response(response, stream_state={}, stream_slice=window_slice))
+            yield response
             token = self.next_page_token(response)
             if not token:
                 return
@@ -418,7 +435,7 @@ class KlaviyoIncrementalStream(KlaviyoStream, CheckpointMixin, ABC):
             followed.add(token["next"])
 
     def _mark_emitted(
-        self, reader: WindowedReader[Mapping[str, Any]], index: int, page: list[Any]
+        self, reader: WindowedReader[requests.Response], index: int, page: list[Any]
     ) -> None:
         if not page:
             return
@@ -519,23 +536,26 @@ class Campaigns(KlaviyoIncrementalStream):
             f"equals(archived,{archived})",
         ]
 
+    def decode_body(self, body: bytes) -> Page:
+        return decode_campaigns_page(body)
+
     def to_record(
-        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+        self, resource: Resource[CampaignAttributes], stream_slice: Mapping[str, Any]
     ) -> dict[str, Any]:
-        attributes = resource.get("attributes") or {}
+        attributes = resource.attributes or CampaignAttributes()
         return {
-            "id": resource["id"],
-            "name": attributes.get("name"),
-            "status": attributes.get("status"),
-            "archived": attributes.get("archived"),
-            "audiences": dump_json(attributes.get("audiences")),
-            "send_options": dump_json(attributes.get("send_options")),
-            "tracking_options": dump_json(attributes.get("tracking_options")),
-            "send_strategy": dump_json(attributes.get("send_strategy")),
-            "created_at": normalize_datetime(attributes.get("created_at")),
-            "scheduled_at": normalize_datetime(attributes.get("scheduled_at")),
-            "updated_at": normalize_datetime(attributes.get("updated_at")),
-            "send_time": normalize_datetime(attributes.get("send_time")),
+            "id": resource.id,
+            "name": attributes.name,
+            "status": attributes.status,
+            "archived": attributes.archived,
+            "audiences": raw_json_text(attributes.audiences),
+            "send_options": raw_json_text(attributes.send_options),
+            "tracking_options": raw_json_text(attributes.tracking_options),
+            "send_strategy": raw_json_text(attributes.send_strategy),
+            "created_at": normalize_datetime(attributes.created_at),
+            "scheduled_at": normalize_datetime(attributes.scheduled_at),
+            "updated_at": normalize_datetime(attributes.updated_at),
+            "send_time": normalize_datetime(attributes.send_time),
             "channel": stream_slice["channel"],
         }
 
@@ -566,23 +586,33 @@ class Events(KlaviyoIncrementalStream):
     def windows(self, stream_slice: StreamSlice, start: datetime, end: datetime) -> list[Window]:
         """Split a long range into windows for the workers; short ranges stay one window.
 
-        The range first shrinks to start at the oldest matching event (one request with
-        `page[size]=1`), so an account whose events start in 2024 spends no requests on 2012.
+        The range first shrinks to the span of the matching events: two concurrent requests
+        with `page[size]=1` find the oldest and the newest. An account whose events start in
+        2024 spends no requests on 2012, and one whose events (or one metric's) stopped a year
+        ago leaves no worker with empty windows while others still have pages to read. One
+        last window, from just after the newest event to the end, reads what arrives meanwhile.
         """
         if self._config.num_workers == 1 or end - start <= SINGLE_WINDOW_RANGE:
             return [Window(start, end)]
-        oldest = self._oldest_event(stream_slice, start)
+        with ThreadPoolExecutor(2, thread_name_prefix="klaviyo-probe") as pool:
+            oldest, newest = pool.map(
+                lambda sort: self._edge_event(stream_slice, sort), ("datetime", "-datetime")
+            )
         if oldest is None:
             return []
-        return split_range(
-            max(start, oldest.replace(microsecond=0)),
-            end,
-            self._config.num_workers * WINDOWS_PER_WORKER,
-            MIN_WINDOW,
-        )
+        low = max(start, oldest.replace(microsecond=0))
+        high = min(end, (newest or end).replace(microsecond=0) + timedelta(seconds=1))
+        windows = split_range(low, high, self._config.num_workers * WINDOWS_PER_WORKER, MIN_WINDOW)
+        tail_start = windows[-1].end if windows else low
+        return windows + ([Window(tail_start, end)] if tail_start < end else [])
 
-    def _oldest_event(self, stream_slice: StreamSlice, start: datetime) -> datetime | None:
-        params = {**self.first_page_params(stream_slice), "page[size]": 1}
+    def _edge_event(self, stream_slice: StreamSlice, sort: str) -> datetime | None:
+        """The `datetime` of the first event in `sort` order; `None` when there is none.
+
+        An event whose datetime cannot be read gives no edge to shrink to: the caller keeps
+        its own bound on that side.
+        """
+        params = {**self.first_page_params(stream_slice), "sort": sort, "page[size]": 1}
         _, response = self._http_client.send_request(
             http_method="GET",
             url=self._join_url(self.url_base, self.endpoint.path),
@@ -590,13 +620,13 @@ class Events(KlaviyoIncrementalStream):
             headers=dict(self.request_headers(stream_state=None)),
             params=params,
         )
-        resources = read_page(response, self.decode_body).resources
-        if not resources:
+        records = list(self.parse_response(response, stream_state={}, stream_slice=stream_slice))
+        if not records:
             return None
         try:
-            return parse_datetime(resources[0].attributes.datetime)
-        except (AttributeError, ValueError):
-            return start
+            return parse_datetime(records[0]["datetime"])
+        except (KeyError, TypeError, ValueError):
+            return None if sort.startswith("-") else datetime.min.replace(tzinfo=timezone.utc)
 
     def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
         if "metric_id" not in stream_slice:
@@ -604,23 +634,18 @@ class Events(KlaviyoIncrementalStream):
         return [f"equals(metric_id,'{stream_slice['metric_id']}')"]
 
     def decode_body(self, body: bytes) -> Page:
-        """Events pages decode into typed structs: the stream's hot path (see event_resources)."""
         return decode_events_page(body)
 
-    def resource_id(self, resource: Any) -> Any:
-        return resource.id
-
-    def to_record(self, resource: Any, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
-        event: EventResource = resource
-        attributes = event.attributes or _NO_EVENT_ATTRIBUTES
+    def to_record(self, resource: EventResource, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        attributes = resource.attributes or EventAttributes()
         return {
-            "id": event.id,
+            "id": resource.id,
             "timestamp": attributes.timestamp,
-            "event_properties": dump_json(attributes.event_properties),
+            "event_properties": raw_json_text(attributes.event_properties),
             "datetime": normalize_datetime(attributes.datetime),
             "uuid": attributes.uuid,
-            "metric_id": event.related_id("metric"),
-            "profile_id": event.related_id("profile"),
+            "metric_id": resource.related_id("metric"),
+            "profile_id": resource.related_id("profile"),
         }
 
 
@@ -637,18 +662,21 @@ class Flows(KlaviyoIncrementalStream):
     def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
         return [f"equals(archived,{'true' if stream_slice['archived'] else 'false'})"]
 
+    def decode_body(self, body: bytes) -> Page:
+        return decode_flows_page(body)
+
     def to_record(
-        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+        self, resource: Resource[FlowAttributes], stream_slice: Mapping[str, Any]
     ) -> dict[str, Any]:
-        attributes = resource.get("attributes") or {}
+        attributes = resource.attributes or FlowAttributes()
         return {
-            "id": resource["id"],
-            "name": attributes.get("name"),
-            "status": attributes.get("status"),
-            "archived": attributes.get("archived"),
-            "created": normalize_datetime(attributes.get("created")),
-            "updated": normalize_datetime(attributes.get("updated")),
-            "trigger_type": attributes.get("trigger_type"),
+            "id": resource.id,
+            "name": attributes.name,
+            "status": attributes.status,
+            "archived": attributes.archived,
+            "created": normalize_datetime(attributes.created),
+            "updated": normalize_datetime(attributes.updated),
+            "trigger_type": attributes.trigger_type,
         }
 
 
@@ -682,16 +710,19 @@ class Metrics(KlaviyoStream):
             yield record
         self.logger.info("Read %d metrics records", count)
 
+    def decode_body(self, body: bytes) -> Page:
+        return decode_metrics_page(body)
+
     def to_record(
-        self, resource: Mapping[str, Any], stream_slice: Mapping[str, Any]
+        self, resource: Resource[MetricAttributes], stream_slice: Mapping[str, Any]
     ) -> dict[str, Any]:
-        attributes = resource.get("attributes") or {}
+        attributes = resource.attributes or MetricAttributes()
         return {
-            "id": resource["id"],
-            "name": attributes.get("name"),
-            "created": normalize_datetime(attributes.get("created")),
-            "updated": normalize_datetime(attributes.get("updated")),
-            "integration": dump_json(attributes.get("integration")),
+            "id": resource.id,
+            "name": attributes.name,
+            "created": normalize_datetime(attributes.created),
+            "updated": normalize_datetime(attributes.updated),
+            "integration": raw_json_text(attributes.integration),
         }
 
 

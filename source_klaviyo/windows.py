@@ -3,7 +3,10 @@
 A backfill of events is split into consecutive time windows. A pool of worker threads reads the
 windows (each worker follows `links.next` inside its window) and hands whole pages to the
 consuming thread through one bounded queue, so memory is bounded by the worker count and the
-page size whatever the account holds.
+page size whatever the account holds. Workers only fetch; the consuming thread turns pages into
+records. Python runs one thread's code at a time, so a worker that parsed its own page would
+wait its turn before asking for the next one: with Klaviyo's latency, that wait is what limits
+a concurrent backfill.
 
 Pages of different windows arrive interleaved, so the safe cursor is not "the newest record
 seen" but `WindowProgress.cursor`: the end of the last contiguous run of finished windows, or,
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-Record = TypeVar("Record")
+Item = TypeVar("Item")
 
 _PAGE, _DONE, _FAILED = "page", "done", "failed"
 _POLL_SECONDS = 0.5
@@ -66,10 +69,10 @@ class WindowProgress:
         return self.windows[-1].end if self.windows else None
 
 
-class WindowedReader(Generic[Record]):
+class WindowedReader(Generic[Item]):
     """Read `windows` with `workers` threads; iterate to get `(window index, page)` pairs.
 
-    `read_window(window)` must yield the window's pages (lists of records) in cursor order. A
+    `read_window(window)` must yield the window's pages in cursor order. A
     failure in any worker stops the others and is re-raised in the consuming thread. Closing
     the iterator early stops the workers too.
     """
@@ -77,7 +80,7 @@ class WindowedReader(Generic[Record]):
     def __init__(
         self,
         windows: Sequence[Window],
-        read_window: Callable[[Window], Iterator[list[Record]]],
+        read_window: Callable[[Window], Iterator[Item]],
         workers: int,
     ) -> None:
         self.windows = windows
@@ -88,7 +91,7 @@ class WindowedReader(Generic[Record]):
         self._stop = threading.Event()
         self._started = False
 
-    def __iter__(self) -> Iterator[tuple[int, list[Record]]]:
+    def __iter__(self) -> Iterator[tuple[int, Item]]:
         if self._started:
             raise RuntimeError("a WindowedReader reads its windows once")
         self._started = True

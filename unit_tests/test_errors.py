@@ -17,7 +17,8 @@ from source_klaviyo.errors import (
     KlaviyoErrorHandler,
     retry_after_seconds,
 )
-from source_klaviyo.jsonapi import Page, decode_page, read_page
+from source_klaviyo.jsonapi import Outline, Page, read_outline, read_page
+from source_klaviyo.resources import decode_events_page
 
 from .conftest import klaviyo_error, raw_page
 
@@ -201,19 +202,22 @@ def test_network_faults_are_retried(fault: Exception | None, name: str) -> None:
     assert resolution.error_message == f"Could not reach Klaviyo's events endpoint: {name}."
 
 
-def test_a_successful_page_is_decoded_once_and_kept_for_parse_response() -> None:
+def test_a_successful_page_is_checked_and_its_records_are_left_for_the_consumer() -> None:
     page = response(200, raw_page([{"type": "event", "id": "e1"}]))
     decoded: list[bytes] = []
 
     def decoder(body: bytes) -> Page:
         decoded.append(body)
-        return decode_page(body)
+        return decode_events_page(body)
 
-    KlaviyoErrorHandler("events", "/api/events", "events:read", decoder).interpret_response(page)
-    kept = read_page(page, decoder)
+    resolution = handler().interpret_response(page)
+    outline = read_outline(page)
+    resources = read_page(page, decoder).resources
 
-    assert kept.resources == [{"type": "event", "id": "e1"}]
-    assert len(decoded) == 1
+    assert resolution.response_action == ResponseAction.SUCCESS
+    assert outline == Outline(None)
+    assert [resource.id for resource in resources] == ["e1"]
+    assert decoded == [page.content]
 
 
 def test_the_400_message_does_not_quote_an_html_body() -> None:

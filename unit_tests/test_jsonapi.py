@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 import requests
 
 from source_klaviyo import jsonapi
 from source_klaviyo.jsonapi import (
     MalformedDocument,
+    Outline,
     Page,
-    dump_json,
+    encode_json,
     error_detail,
     is_jsonapi_error,
     load_json,
     next_link,
+    raw_json_text,
+    read_outline,
     read_page,
 )
+from source_klaviyo.resources import decode_events_page
 
 LIST_BODY = b'{"data":[{"type":"event","id":"e1"}],"links":{"next":"http://127.0.0.1:9/api/x"}}'
 
@@ -42,15 +47,15 @@ def response(body: bytes, status: int = 200, content_type: str | None = None) ->
         10**100,
     ],
 )
-def test_integers_beyond_64_bits_survive_load_and_dump_exactly(wide_integer: int) -> None:
+def test_integers_beyond_64_bits_survive_load_and_encode_exactly(wide_integer: int) -> None:
     body = b'{"data":[{"attributes":{"value":%d}}]}' % wide_integer
 
     loaded = load_json(body)
-    dumped = dump_json(loaded["data"][0]["attributes"])
+    encoded = encode_json(loaded["data"][0]["attributes"])
 
     assert loaded["data"][0]["attributes"]["value"] == wide_integer
     assert type(loaded["data"][0]["attributes"]["value"]) is int
-    assert dumped == f'{{"value":{wide_integer}}}'
+    assert encoded == b'{"value":%d}' % wide_integer
 
 
 @pytest.mark.parametrize("edge", [18446744073709551615, -9223372036854775808, 9223372036854775807])
@@ -77,35 +82,13 @@ def test_load_json_agrees_with_the_standard_library_on_an_ordinary_document() ->
     assert loaded == json.loads(body)
 
 
-def test_dump_json_of_none_is_none() -> None:
-    dumped = dump_json(None)
-
-    assert dumped is None
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        ({"a": 1, "b": [True, None, 2.5]}, '{"a":1,"b":[true,null,2.5]}'),
-        ({"name": "caf\u00e9 \U0001f600"}, '{"name":"caf\u00e9 \U0001f600"}'),
-        ({"line": "a\u2028b\u2029c"}, '{"line":"a\u2028b\u2029c"}'),
-        ({"wide": 10**30, "name": "\U0001f600"}, f'{{"wide":{10**30},"name":"\U0001f600"}}'),
-        ([], "[]"),
-        ("plain", '"plain"'),
-    ],
-)
-def test_dump_json_writes_compact_json_without_ascii_escaping(value: Any, text: str) -> None:
-    dumped = dump_json(value)
-
-    assert dumped == text
-
-
 def test_read_page_returns_the_resources_and_the_next_link() -> None:
     page = response(LIST_BODY)
 
-    decoded = read_page(page)
+    decoded = read_page(page, decode_events_page)
 
-    assert decoded == Page([{"type": "event", "id": "e1"}], "http://127.0.0.1:9/api/x")
+    assert [resource.id for resource in decoded.resources] == ["e1"]
+    assert decoded.next == "http://127.0.0.1:9/api/x"
 
 
 def test_read_page_decodes_each_response_once() -> None:
@@ -114,7 +97,7 @@ def test_read_page_decodes_each_response_once() -> None:
 
     def counting_decoder(body: bytes) -> Page:
         decoded.append(body)
-        return jsonapi.decode_page(body)
+        return decode_events_page(body)
 
     first = read_page(page, counting_decoder)
     second = read_page(page, counting_decoder)
@@ -138,31 +121,116 @@ def test_read_page_decodes_each_response_once() -> None:
         (b'{"data":[],"links":[]}', "the body's 'links' member is not an object"),
     ],
 )
-def test_read_page_rejects_bodies_that_are_not_list_documents(body: bytes, reason: str) -> None:
+def test_bodies_that_are_not_list_documents_are_rejected_with_the_reason(
+    body: bytes, reason: str
+) -> None:
     page = response(body)
 
     with pytest.raises(MalformedDocument) as raised:
-        read_page(page)
+        read_outline(page)
 
     assert str(raised.value).startswith(reason)
+    assert raised.value.retryable is True
 
 
-def test_read_page_does_not_cache_a_rejected_body() -> None:
+def test_read_outline_returns_the_next_link_without_building_the_resources(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = response(LIST_BODY)
+    checked: list[bytes] = []
+    check = jsonapi.decode_outline
+    monkeypatch.setattr(jsonapi, "decode_outline", lambda body: checked.append(body) or check(body))
+
+    first = read_outline(page)
+    second = read_outline(page)
+
+    assert first == Outline("http://127.0.0.1:9/api/x")
+    assert second is first
+    assert checked == [LIST_BODY]
+
+
+def test_read_outline_checks_the_syntax_inside_the_resources_it_skips() -> None:
+    page = response(b'{"data":[{"type":"event","id":"e1","attributes":{"x":[1,,2]}}]}')
+
+    with pytest.raises(MalformedDocument) as raised:
+        read_outline(page)
+
+    assert str(raised.value) == "the body is not valid JSON (DecodeError)"
+
+
+def test_read_outline_rejects_a_deeply_nested_body_without_retry() -> None:
+    page = response(b'{"data":' + b"[" * 100_000 + b"1" + b"]" * 100_000 + b"}")
+
+    with pytest.raises(MalformedDocument) as raised:
+        read_outline(page)
+
+    assert (str(raised.value), raised.value.retryable) == (jsonapi.TOO_DEEP, False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b'{"a": 1, "b": [true, null, 2.50]}', '{"a":1,"b":[true,null,2.50]}'),
+        (
+            b'{"price":0.1000000000000000055511151231257827}',
+            '{"price":0.1000000000000000055511151231257827}',
+        ),
+        (b'{"wide":123456789012345678901234567890}', '{"wide":123456789012345678901234567890}'),
+        (
+            rb'{"name":"caf\u00e9 \ud83d\ude00","raw":"\u2028"}',
+            r'{"name":"caf\u00e9 \ud83d\ude00","raw":"\u2028"}',
+        ),
+        (b'{"line":"a\xe2\x80\xa8b"}', '{"line":"a\u2028b"}'),
+        (b"[]", "[]"),
+        (b'"plain"', '"plain"'),
+    ],
+)
+def test_raw_json_text_keeps_klaviyos_own_text_compacted(raw: bytes, text: str) -> None:
+    value = msgspec.json.decode(b'{"v":%s}' % raw, type=dict[str, msgspec.Raw])["v"]
+
+    written = raw_json_text(value)
+
+    assert written == text
+
+
+@pytest.mark.parametrize("raw", [jsonapi.JSON_NULL, msgspec.Raw(b"null")])
+def test_raw_json_text_of_null_is_none(raw: msgspec.Raw) -> None:
+    written = raw_json_text(raw)
+
+    assert written is None
+
+
+def test_raw_json_text_rejects_a_value_that_is_not_utf8() -> None:
+    value = msgspec.json.decode(b'{"v":["\xff"]}', type=dict[str, msgspec.Raw])["v"]
+
+    with pytest.raises(MalformedDocument) as raised:
+        raw_json_text(value)
+
+    assert (str(raised.value), raised.value.retryable) == (
+        "a nested JSON value is not UTF-8 text",
+        False,
+    )
+
+
+def test_read_outline_does_not_cache_a_rejected_body() -> None:
     page = response(b'{"data":[],"links":"next"}')
     with pytest.raises(MalformedDocument):
-        read_page(page)
+        read_outline(page)
 
     with pytest.raises(MalformedDocument) as raised_again:
-        read_page(page)
+        read_outline(page)
 
     assert str(raised_again.value) == "the body's 'links' member is not an object"
 
 
 def test_read_page_rejects_a_deeply_nested_body_as_malformed() -> None:
-    page = response(b"[" * 100_000 + b"12345678901234567890")
+    deep = b"[" * 100_000 + b"1" + b"]" * 100_000
+    page = response(b'{"data":[{"id":"e1","attributes":{"event_properties":%s}}]}' % deep)
 
-    with pytest.raises(MalformedDocument):
-        read_page(page)
+    with pytest.raises(MalformedDocument) as raised:
+        read_page(page, decode_events_page)
+
+    assert (str(raised.value), raised.value.retryable) == (jsonapi.TOO_DEEP, False)
 
 
 @pytest.mark.parametrize(

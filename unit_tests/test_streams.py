@@ -119,7 +119,8 @@ def test_events_records_are_flat_with_ids_json_text_and_one_datetime_form(
         {
             "id": "e1",
             "timestamp": 1711992795,
-            "event_properties": '{"Items":[{"SKU":"a\u2028b","price":19.99}],'
+            # Klaviyo's own text (here with the escapes the mock wrote), compacted.
+            "event_properties": '{"Items":[{"SKU":"a\\u2028b","price":19.99}],'
             '"n":123456789012345678901234567890}',
             "datetime": "2024-04-01T17:33:15.000000Z",
             "uuid": "uuid-e1",
@@ -386,13 +387,42 @@ def test_links_next_to_another_origin_is_refused(requests_mock: rm.Mocker) -> No
     assert "points to another origin (127.0.0.2:9)" in error_messages(output)[0]
 
 
-def test_backfill_is_split_into_windows_after_probing_the_oldest_event(
+def test_an_events_page_of_the_wrong_shape_fails_once_without_retry_and_keeps_earlier_state(
+    requests_mock: rm.Mocker,
+) -> None:
+    broken = {**event("e2", "2024-04-02T00:00:00+00:00"), "attributes": "not an object"}
+    requests_mock.get(
+        API + "events",
+        [
+            page([event("e1", "2024-04-01T00:00:00+00:00")], API + "events?page%5Bcursor%5D=2"),
+            page([broken]),
+        ],
+    )
+
+    output = read(SourceKlaviyo(), config(num_workers=1), catalog("events"))
+
+    assert len(requests_mock.request_history) == 2
+    assert [r["id"] for r in records(output, "events")] == ["e1"]
+    assert final_state(output) == {
+        "states": [{"partition": {}, "cursor": {"datetime": "2024-04-01T00:00:00.000000Z"}}]
+    }
+    assert error_messages(output)[0] == (
+        "Klaviyo's /api/events answered 200 but the body is not a list of events "
+        "(Expected `object | null`, got `str` - at `$.data[0].attributes`)."
+    )
+
+
+def test_backfill_is_split_into_windows_between_the_oldest_and_newest_events(
     requests_mock: rm.Mocker,
 ) -> None:
     def answer(request: Any, context: Any) -> dict[str, Any]:
         params = query(request)
         if params["page[size]"] == ["1"]:
-            return page([event("probe", "2026-11-30T00:00:00.9+00:00")])["json"]
+            edge = {
+                "datetime": "2026-11-30T00:00:00.9+00:00",
+                "-datetime": "2026-12-02T07:59:59+00:00",
+            }
+            return page([event("probe", edge[params["sort"][0]])])["json"]
         lower = params["filter"][0].split(",")[1].rstrip(")")
         return page([event(f"at-{lower}", lower.replace("Z", "+00:00"))])["json"]
 
@@ -400,17 +430,69 @@ def test_backfill_is_split_into_windows_after_probing_the_oldest_event(
 
     output = read(SourceKlaviyo(), config(num_workers=2), catalog("events"))
 
-    filters = sorted(query(r)["filter"][0] for r in requests_mock.request_history[1:])
-    assert query(requests_mock.request_history[0])["page[size]"] == ["1"]
-    assert len(filters) == 8
-    assert filters[0].startswith("greater-or-equal(datetime,2026-11-30T00:00:00Z)")
-    assert filters[-1].endswith(f"less-than(datetime,{UPPER})")
+    probes = sorted(query(r)["sort"][0] for r in requests_mock.request_history[:2])
+    filters = sorted(query(r)["filter"][0] for r in requests_mock.request_history[2:])
+    assert probes == ["-datetime", "datetime"]
+    assert [query(r)["page[size]"] for r in requests_mock.request_history[:2]] == [["1"], ["1"]]
+    assert filters == [
+        f"greater-or-equal(datetime,{lower}),less-than(datetime,{upper})"
+        for lower, upper in [
+            ("2026-11-30T00:00:00Z", "2026-11-30T07:00:00Z"),
+            ("2026-11-30T07:00:00Z", "2026-11-30T14:00:00Z"),
+            ("2026-11-30T14:00:00Z", "2026-11-30T21:00:00Z"),
+            ("2026-11-30T21:00:00Z", "2026-12-01T04:00:00Z"),
+            ("2026-12-01T04:00:00Z", "2026-12-01T11:00:00Z"),
+            ("2026-12-01T11:00:00Z", "2026-12-01T18:00:00Z"),
+            ("2026-12-01T18:00:00Z", "2026-12-02T01:00:00Z"),
+            ("2026-12-02T01:00:00Z", "2026-12-02T08:00:00Z"),
+            ("2026-12-02T08:00:00Z", UPPER),
+        ]
+    ]
     assert sorted(r["id"] for r in records(output, "events")) == sorted(
         "at-" + f.split(",")[1].rstrip(")") for f in filters
     )
     assert final_state(output) == {
         "states": [{"partition": {}, "cursor": {"datetime": UPPER_EMITTED}}]
     }
+
+
+def test_a_backfill_of_an_account_without_events_costs_the_two_probes_only(
+    requests_mock: rm.Mocker,
+) -> None:
+    requests_mock.get(API + "events", **page([]))
+
+    output = read(SourceKlaviyo(), config(num_workers=4), catalog("events"))
+
+    assert sorted(query(r)["sort"][0] for r in requests_mock.request_history) == [
+        "-datetime",
+        "datetime",
+    ]
+    assert records(output, "events") == []
+    assert final_state(output) == {
+        "states": [{"partition": {}, "cursor": {"datetime": UPPER_EMITTED}}]
+    }
+
+
+def test_a_newest_event_without_a_readable_datetime_keeps_the_windows_up_to_the_end(
+    requests_mock: rm.Mocker,
+) -> None:
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        params = query(request)
+        if params["page[size]"] == ["1"]:
+            edge = {"datetime": "2026-12-02T12:00:00+00:00", "-datetime": "yesterday"}
+            return page([event("probe", edge[params["sort"][0]])])["json"]
+        return page([])["json"]
+
+    requests_mock.get(API + "events", json=answer)
+
+    read(SourceKlaviyo(), config(num_workers=2), catalog("events"))
+
+    filters = sorted(query(r)["filter"][0] for r in requests_mock.request_history[2:])
+    assert filters[0] == (
+        "greater-or-equal(datetime,2026-12-02T12:00:00Z),less-than(datetime,2026-12-02T17:59:59Z)"
+    )
+    assert filters[-1].endswith(f"less-than(datetime,{UPPER})")
+    assert len(filters) == 8
 
 
 def test_event_metric_ids_read_one_partition_per_metric(requests_mock: rm.Mocker) -> None:
