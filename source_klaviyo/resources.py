@@ -32,6 +32,8 @@ Item = TypeVar("Item")
 
 
 class CampaignAttributes(msgspec.Struct):
+    """What the campaigns stream reads of a campaign; JSON-text members stay raw."""
+
     name: Any = None
     status: Any = None
     archived: Any = None
@@ -46,6 +48,8 @@ class CampaignAttributes(msgspec.Struct):
 
 
 class EventAttributes(msgspec.Struct):
+    """What the events stream reads of an event; `event_properties` stays raw."""
+
     timestamp: Any = None
     event_properties: msgspec.Raw = JSON_NULL
     datetime: Any = None
@@ -53,6 +57,8 @@ class EventAttributes(msgspec.Struct):
 
 
 class FlowAttributes(msgspec.Struct):
+    """What the flows stream reads of a flow."""
+
     name: Any = None
     status: Any = None
     archived: Any = None
@@ -62,6 +68,8 @@ class FlowAttributes(msgspec.Struct):
 
 
 class MetricAttributes(msgspec.Struct):
+    """What the metrics stream reads of a metric; `integration` stays raw."""
+
     name: Any = None
     created: Any = None
     updated: Any = None

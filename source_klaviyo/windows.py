@@ -72,9 +72,9 @@ class WindowProgress:
 class WindowedReader(Generic[Item]):
     """Read `windows` with `workers` threads; iterate to get `(window index, page)` pairs.
 
-    `read_window(window)` must yield the window's pages in cursor order. A
-    failure in any worker stops the others and is re-raised in the consuming thread. Closing
-    the iterator early stops the workers too.
+    `read_window(window)` must yield the window's pages in cursor order. A failure in any
+    worker stops the others and is re-raised in the consuming thread. Closing the iterator
+    early stops the workers too.
     """
 
     def __init__(
