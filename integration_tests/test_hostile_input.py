@@ -783,6 +783,23 @@ job("answer_not_utf8")(
 )
 
 
+def _bad_page_then_long_waits(target: str, origin: str) -> Reply:
+    """A campaigns page whose second campaign is unreadable, linking to a page that only ever
+    answers 429 with a 10 s `Retry-After`."""
+    if "page%5Bcursor%5D" in target:
+        return Reply(429, b'{"errors":[]}', {"Retry-After": "10"})
+    good = '{"type":"campaign","id":"C1","attributes":{"updated_at":"2024-01-02T00:00:00+00:00"}}'
+    bad = '{"type":"campaign","id":"C2","attributes":{"tracking_options":{"n":"\xe9"}}}'
+    link = f"{origin}/api/campaigns?page%5Bcursor%5D=2"
+    body = f'{{"data":[{good},{bad}],"links":{{"next":"{link}"}}}}'.encode("latin-1")
+    return Reply(200, body)
+
+
+job("answer_bad_page_then_long_waits")(
+    partial(canned_run, reply=_bad_page_then_long_waits, streams=("campaigns",))
+)
+
+
 def assert_failed_stream(result: Outcome, message: str) -> None:
     errors = result.run.errors()
     assert result.run.returncode == 1
@@ -897,6 +914,24 @@ def test_a_200_whose_strings_are_not_utf8_fails_the_stream_once_with_a_clear_err
     )
     assert result.requests == 1
     assert result.run.of_type("RECORD") == []
+    assert canary_leaks(result.run) == []
+
+
+def test_a_bad_page_fails_its_stream_without_waiting_out_the_next_pages_retries(
+    outcomes: dict[str, Future[Outcome]],
+) -> None:
+    # The worker has moved on to the next page, which only ever answers 429; the failure found
+    # on the page before must not wait for eight 10 s waits to end.
+    result = outcome(outcomes, "answer_bad_page_then_long_waits")
+
+    errors = result.run.errors()
+    assert result.run.returncode == 1
+    assert errors[0]["message"] == (
+        "Klaviyo's /api/campaigns answered 200 but a nested JSON value is not UTF-8 text "
+        "(in campaigns record C2)."
+    )
+    assert result.requests <= 2
+    assert ids(result.run, "campaigns") == []
     assert canary_leaks(result.run) == []
 
 

@@ -14,8 +14,9 @@ stream's own decoder (`source_klaviyo.resources`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -94,11 +95,28 @@ _OUTLINE_DECODER = msgspec.json.Decoder(_Outline)
 _OUTLINE_ATTRIBUTE = "_klaviyo_outline"
 
 
+# A `\uD800`-`\uDFFF` escape without its other half is valid JSON grammar but no Unicode text
+# (a string cut inside an emoji, say); msgspec refuses it, as UTF-8 destinations would. Escaped
+# backslashes match first, so the text `\\ud83d` is left alone, and valid pairs are kept.
+_ESCAPED_SURROGATE = re.compile(
+    rb"\\\\"  # an escaped backslash
+    rb"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a pair
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # a lone half
+)
+_REPLACEMENT_ESCAPE = b"\\ufffd"
+
+
 @dataclass(frozen=True)
 class Outline:
-    """What a worker needs of a list page before asking for the next one: `links.next`."""
+    """What a worker needs of a list page before asking for the next one: `links.next`.
+
+    `repaired` is the body with each lone UTF-16 surrogate escape replaced by U+FFFD, and
+    `replaced` how many there were, when the body needed that to be read at all.
+    """
 
     next: str | None
+    repaired: bytes | None = None
+    replaced: int = 0
 
 
 def decode_outline(body: bytes) -> Outline:
@@ -115,6 +133,18 @@ def decode_outline(body: bytes) -> Outline:
     except msgspec.ValidationError:
         raise MalformedDocument("the body is JSON but has no 'data' list") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        replaced = 0
+
+        def swap(match: re.Match[bytes]) -> bytes:
+            nonlocal replaced
+            if len(match.group()) != 6:
+                return match.group()
+            replaced += 1
+            return _REPLACEMENT_ESCAPE
+
+        repaired = _ESCAPED_SURROGATE.sub(swap, body)
+        if replaced:
+            return replace(decode_outline(repaired), repaired=repaired, replaced=replaced)
         raise MalformedDocument(f"the body is not valid JSON ({type(error).__name__})") from None
     if memoryview(outline.data)[:1].tobytes() != b"[":
         raise MalformedDocument("the body is JSON but has no 'data' list")
@@ -125,21 +155,28 @@ def decode_outline(body: bytes) -> Outline:
 
 def read_outline(response: requests.Response) -> Outline:
     """Return the response's outline, checking its body at most once per response."""
-    return _once(response, _OUTLINE_ATTRIBUTE, decode_outline)
+    return _once(response, _OUTLINE_ATTRIBUTE, lambda: decode_outline(response.content))
 
 
 def read_page(response: requests.Response, decode: PageDecoder) -> Page:
-    """Return the response's page, decoding its body at most once per response."""
-    return _once(response, _PAGE_ATTRIBUTE, decode)
+    """Return the response's page, decoding its body at most once per response.
+
+    The body decoded is the outline's repaired one when the outline needed a repair.
+    """
+
+    def decode_body() -> Page:
+        outline: Outline | None = getattr(response, _OUTLINE_ATTRIBUTE, None)
+        repaired = outline.repaired if outline is not None else None
+        return decode(response.content if repaired is None else repaired)
+
+    return _once(response, _PAGE_ATTRIBUTE, decode_body)
 
 
-def _once(
-    response: requests.Response, attribute: str, decode: Callable[[bytes], Decoded]
-) -> Decoded:
-    """`decode(response.content)`, kept on the response; a body that fails is not kept."""
+def _once(response: requests.Response, attribute: str, make: Callable[[], Decoded]) -> Decoded:
+    """`make()`, kept on the response; a body that fails is not kept, so it fails again."""
     cached: Decoded | None = getattr(response, attribute, None)
     if cached is None:
-        cached = decode(response.content)
+        cached = make()
         setattr(response, attribute, cached)
     return cached
 

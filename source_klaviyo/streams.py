@@ -29,7 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
@@ -219,6 +219,15 @@ class KlaviyoStream(HttpStream, ABC):
         next_page_token: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         slice_ = stream_slice or {}
+        replaced = read_outline(response).replaced
+        if replaced:
+            self.logger.warning(
+                "Klaviyo's %s sent %d string escape(s) of half a UTF-16 surrogate pair, which "
+                "no UTF-8 text can hold; each became U+FFFD (the replacement character)",
+                self.endpoint_path,
+                replaced,
+            )
+        where = ""
         try:
             for resource in read_page(response, self.decode_body).resources:
                 if type(resource.id) is not str:
@@ -227,11 +236,14 @@ class KlaviyoStream(HttpStream, ABC):
                         "id; the page cannot be read without losing records.",
                         FailureType.system_error,
                     )
+                where = f" (in {self.name} record {resource.id})"
                 yield self.to_record(resource, slice_)
+                where = ""
         except MalformedDocument as error:
             # The error handler retried what a retry can fix; this page's shape is Klaviyo's.
             raise _stream_error(
-                f"Klaviyo's {self.endpoint_path} answered {response.status_code} but {error}.",
+                f"Klaviyo's {self.endpoint_path} answered {response.status_code} but "
+                f"{error}{where}.",
                 FailureType.system_error,
             ) from None
 
@@ -595,23 +607,25 @@ class Events(KlaviyoIncrementalStream):
         if self._config.num_workers == 1 or end - start <= SINGLE_WINDOW_RANGE:
             return [Window(start, end)]
         with ThreadPoolExecutor(2, thread_name_prefix="klaviyo-probe") as pool:
-            oldest, newest = pool.map(
+            (any_old, oldest), (any_new, newest) = pool.map(
                 lambda sort: self._edge_event(stream_slice, sort), ("datetime", "-datetime")
             )
-        if oldest is None:
+        if not any_old and not any_new:
             return []
-        low = max(start, oldest.replace(microsecond=0))
-        high = min(end, (newest or end).replace(microsecond=0) + timedelta(seconds=1))
+        # A probe that found nothing, an unreadable datetime or one out of the range leaves that
+        # side where it was.
+        low, high = start, end
+        if oldest is not None and oldest < end:
+            low = max(start, oldest.replace(microsecond=0))
+        if newest is not None and newest < end - timedelta(seconds=1):
+            high = newest.replace(microsecond=0) + timedelta(seconds=1)
         windows = split_range(low, high, self._config.num_workers * WINDOWS_PER_WORKER, MIN_WINDOW)
         tail_start = windows[-1].end if windows else low
         return windows + ([Window(tail_start, end)] if tail_start < end else [])
 
-    def _edge_event(self, stream_slice: StreamSlice, sort: str) -> datetime | None:
-        """The `datetime` of the first event in `sort` order; `None` when there is none.
-
-        An event whose datetime cannot be read gives no edge to shrink to: the caller keeps
-        its own bound on that side.
-        """
+    def _edge_event(self, stream_slice: StreamSlice, sort: str) -> tuple[bool, datetime | None]:
+        """Whether any event matches, and the `datetime` of the first in `sort` order (`None`
+        when it cannot be read)."""
         params = {**self.first_page_params(stream_slice), "sort": sort, "page[size]": 1}
         _, response = self._http_client.send_request(
             http_method="GET",
@@ -622,11 +636,11 @@ class Events(KlaviyoIncrementalStream):
         )
         records = list(self.parse_response(response, stream_state={}, stream_slice=stream_slice))
         if not records:
-            return None
+            return False, None
         try:
-            return parse_datetime(records[0]["datetime"])
+            return True, parse_datetime(records[0]["datetime"])
         except (KeyError, TypeError, ValueError):
-            return None if sort.startswith("-") else datetime.min.replace(tzinfo=timezone.utc)
+            return True, None
 
     def partition_filter(self, stream_slice: Mapping[str, Any]) -> list[str]:
         if "metric_id" not in stream_slice:

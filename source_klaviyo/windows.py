@@ -19,7 +19,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -97,10 +96,23 @@ class WindowedReader(Generic[Item]):
         self._started = True
         if not self.windows:
             return
-        executor = ThreadPoolExecutor(self._workers, thread_name_prefix="klaviyo-window")
+        pending: queue.SimpleQueue[tuple[int, Window]] = queue.SimpleQueue()
+        for item in enumerate(self.windows):
+            pending.put(item)
+        # Daemon threads, joined only after a complete read: after a failure (or an early close)
+        # a worker may be sleeping out a Retry-After of minutes, or retrying its page for up to
+        # an hour. The failure is reported at once; the worker stops at its next page, whose
+        # records nobody reads, and never holds up the end of the process.
+        threads = [
+            threading.Thread(
+                target=self._run, args=(pending,), name=f"klaviyo-window-{n}", daemon=True
+            )
+            for n in range(self._workers)
+        ]
+        for thread in threads:
+            thread.start()
+        complete = False
         try:
-            for index, window in enumerate(self.windows):
-                executor.submit(self._work, index, window)
             remaining = len(self.windows)
             while remaining:
                 kind, index, payload = self._pages.get()
@@ -111,17 +123,26 @@ class WindowedReader(Generic[Item]):
                     remaining -= 1
                     continue
                 yield index, payload
+            complete = True
         finally:
             self._stop.set()
-            executor.shutdown(wait=True, cancel_futures=True)
+            if complete:
+                for thread in threads:
+                    thread.join()
 
     def mark_emitted(self, index: int, cursor_value: Any) -> None:
         """Record that window `index` has been emitted up to `cursor_value` (its last record)."""
         self.progress.emitted_up_to[index] = cursor_value
 
+    def _run(self, pending: queue.SimpleQueue[tuple[int, Window]]) -> None:
+        while not self._stop.is_set():
+            try:
+                index, window = pending.get_nowait()
+            except queue.Empty:
+                return
+            self._work(index, window)
+
     def _work(self, index: int, window: Window) -> None:
-        if self._stop.is_set():
-            return
         try:
             for page in self._read_window(window):
                 if not self._put((_PAGE, index, page)):

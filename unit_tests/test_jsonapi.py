@@ -331,3 +331,33 @@ def test_is_jsonapi_error_recognises_only_klaviyo_error_documents(
     recognised = is_jsonapi_error(page)
 
     assert recognised is is_klaviyo
+
+
+def test_lone_surrogate_escapes_become_replacement_characters_and_the_rest_is_untouched() -> None:
+    body = (
+        rb'{"data":[{"id":"a","attributes":{"cut":"\ud83d end","low":"\uDC00",'
+        rb'"pair":"\ud83d\ude00","text":"\\ud83d"}}],"links":null}'
+    )
+
+    outline = read_outline(response(body))
+
+    assert outline.replaced == 2
+    assert outline.repaired == (
+        rb'{"data":[{"id":"a","attributes":{"cut":"\ufffd end","low":"\ufffd",'
+        rb'"pair":"\ud83d\ude00","text":"\\ud83d"}}],"links":null}'
+    )
+    assert json.loads(outline.repaired)["data"][0]["attributes"] == {
+        "cut": "\ufffd end",
+        "low": "\ufffd",
+        "pair": "\U0001f600",
+        "text": "\\ud83d",
+    }
+
+
+def test_read_page_decodes_the_repaired_body() -> None:
+    page = response(rb'{"data":[{"id":"e1","attributes":{"event_properties":{"n":"\ud83d"}}}]}')
+
+    read_outline(page)
+    decoded = read_page(page, decode_events_page)
+
+    assert raw_json_text(decoded.resources[0].attributes.event_properties) == r'{"n":"\ufffd"}'

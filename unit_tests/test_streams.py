@@ -412,6 +412,27 @@ def test_an_events_page_of_the_wrong_shape_fails_once_without_retry_and_keeps_ea
     )
 
 
+def test_half_a_surrogate_pair_is_read_as_a_replacement_character_with_a_warning(
+    requests_mock: rm.Mocker,
+) -> None:
+    body = (
+        r'{"data":[{"type":"metric","id":"M1","attributes":{"name":"Clicked \ud83d",'
+        r'"integration":{"name":"cut \ud83d"}}}],"links":{"next":null}}'
+    )
+    requests_mock.get(API + "metrics", text=body)
+
+    output = read(SourceKlaviyo(), config(), catalog("metrics"))
+
+    assert len(requests_mock.request_history) == 1
+    assert records(output, "metrics") == [
+        {"id": "M1", "name": "Clicked \ufffd", "integration": r'{"name":"cut \ufffd"}'}
+    ]
+    assert [m.log.message for m in output.logs if m.log.level.value == "WARN"] == [
+        "Klaviyo's /api/metrics sent 2 string escape(s) of half a UTF-16 surrogate pair, which "
+        "no UTF-8 text can hold; each became U+FFFD (the replacement character)"
+    ]
+
+
 def test_backfill_is_split_into_windows_between_the_oldest_and_newest_events(
     requests_mock: rm.Mocker,
 ) -> None:
@@ -493,6 +514,40 @@ def test_a_newest_event_without_a_readable_datetime_keeps_the_windows_up_to_the_
     )
     assert filters[-1].endswith(f"less-than(datetime,{UPPER})")
     assert len(filters) == 8
+
+
+@pytest.mark.parametrize(
+    ("oldest", "newest"),
+    [
+        (None, "2026-12-02T12:00:00+00:00"),  # the probes disagree: read everything
+        ("2026-12-02T12:00:00+00:00", "9999-12-31T23:59:59+00:00"),  # past the end
+        ("9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59+00:00"),
+        ("yesterday", "yesterday"),  # events exist, their datetimes are unreadable
+    ],
+)
+def test_probes_that_make_no_sense_never_shrink_the_range_to_nothing(
+    requests_mock: rm.Mocker, oldest: str | None, newest: str
+) -> None:
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        params = query(request)
+        if params["page[size]"] == ["1"]:
+            edge = {"datetime": oldest, "-datetime": newest}[params["sort"][0]]
+            return page([event("probe", edge)] if edge else [])["json"]
+        lower = params["filter"][0].split(",")[1].rstrip(")")
+        return page([event(f"at-{lower}", lower.replace("Z", "+00:00"))])["json"]
+
+    requests_mock.get(API + "events", json=answer)
+
+    output = read(SourceKlaviyo(), config(num_workers=2), catalog("events"))
+
+    filters = sorted(query(r)["filter"][0] for r in requests_mock.request_history[2:])
+    first = (
+        "2026-12-02T12:00:00Z" if oldest == "2026-12-02T12:00:00+00:00" else "2024-01-01T00:00:00Z"
+    )
+    assert filters[0].startswith(f"greater-or-equal(datetime,{first})")
+    assert filters[-1].endswith(f"less-than(datetime,{UPPER})")
+    assert error_messages(output) == []
+    assert len(records(output, "events")) == len(filters)
 
 
 def test_event_metric_ids_read_one_partition_per_metric(requests_mock: rm.Mocker) -> None:

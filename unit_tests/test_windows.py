@@ -308,6 +308,14 @@ class Endless:
                 self.closed.add(index)
 
 
+def workers_stopped() -> bool:
+    """Wait (up to the deadline) for every reader worker thread to end; tell whether they did."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("klaviyo-window-"):
+            thread.join(DEADLINE_SECONDS)
+    return not any(t.name.startswith("klaviyo-window-") for t in threading.enumerate())
+
+
 def test_a_failing_window_is_reraised_in_the_consumer_and_stops_the_others() -> None:
     read_window = Endless(failing_index=1)
     reader: WindowedReader[str] = WindowedReader(paged_windows(6), read_window, workers=3)
@@ -316,11 +324,12 @@ def test_a_failing_window_is_reraised_in_the_consumer_and_stops_the_others() -> 
 
     assert finished, "the reader hung after a window failed"
     assert outcome is read_window.error
+    assert workers_stopped()
     assert read_window.closed == read_window.opened
     assert 1 in read_window.opened
 
 
-def test_closing_the_iterator_early_stops_every_worker_promptly() -> None:
+def test_closing_the_iterator_early_stops_every_worker() -> None:
     read_window = Endless()
     reader: WindowedReader[str] = WindowedReader(paged_windows(8), read_window, workers=4)
     pages = iter(reader)
@@ -331,30 +340,35 @@ def test_closing_the_iterator_early_stops_every_worker_promptly() -> None:
     assert finished, "closing the reader hung"
     assert outcome is None
     assert first_page == page_of(paged_windows(8)[first_index], 0)
+    assert workers_stopped()
     assert read_window.closed == read_window.opened
     assert len(read_window.opened) <= 4
 
 
-def test_closing_waits_for_a_worker_blocked_inside_its_window_until_it_is_released() -> None:
+def test_a_failure_is_raised_without_waiting_for_a_worker_stuck_in_its_window() -> None:
+    # A worker sleeping out a long Retry-After must not delay the failure of its stream.
     release = threading.Event()
-    second_started = threading.Event()
+    stuck = threading.Event()
+    error = RuntimeError("page 1 of window 0 is unreadable")
 
     def read_window(window: Window) -> Iterator[list[str]]:
         if window.start == at(0):
             yield ["first"]
             return
-        second_started.set()
+        stuck.set()
         release.wait(DEADLINE_SECONDS)
         yield ["late"]
 
     reader: WindowedReader[str] = WindowedReader(paged_windows(2), read_window, workers=2)
     pages = iter(reader)
     assert next(pages) == (0, ["first"])
-    assert second_started.wait(DEADLINE_SECONDS)
+    assert stuck.wait(DEADLINE_SECONDS)
 
-    closing = threading.Thread(target=pages.close)  # type: ignore[attr-defined]
-    closing.start()
+    finished, outcome = finish_within_deadline(lambda: pages.throw(error))  # type: ignore[attr-defined]
+    was_released = release.is_set()
     release.set()
-    closing.join(DEADLINE_SECONDS)
 
-    assert not closing.is_alive()
+    assert finished, "the failure waited for the stuck worker"
+    assert outcome is error
+    assert not was_released
+    assert workers_stopped()
