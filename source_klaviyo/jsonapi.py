@@ -14,6 +14,7 @@ stream's own decoder (`source_klaviyo.resources`).
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -104,6 +105,7 @@ _ESCAPED_SURROGATE = re.compile(
     rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # a lone half
 )
 _REPLACEMENT_ESCAPE = b"\\ufffd"
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,10 @@ def decode_outline(body: bytes) -> Outline:
         repaired = _ESCAPED_SURROGATE.sub(swap, body)
         if replaced:
             return replace(decode_outline(repaired), repaired=repaired, replaced=replaced)
+        try:  # bytes that are not UTF-8 before the end are not a cut connection: no retry
+            _utf8_decoder().decode(body, final=False)
+        except UnicodeDecodeError:
+            raise MalformedDocument("the body is not UTF-8 text", retryable=False) from None
         raise MalformedDocument(f"the body is not valid JSON ({type(error).__name__})") from None
     if memoryview(outline.data)[:1].tobytes() != b"[":
         raise MalformedDocument("the body is JSON but has no 'data' list")

@@ -112,7 +112,7 @@ def test_read_page_decodes_each_response_once() -> None:
         (b"<html><body>502 Bad Gateway</body></html>", "the body is not valid JSON"),
         (b'{"data":[{"type":"event","id":"e1"},{"ty', "the body is not valid JSON"),
         (b"", "the body is not valid JSON"),
-        (b"\xff\xfe{}", "the body is not valid JSON"),
+        (b'{"data":["caf\xc3', "the body is not valid JSON"),  # cut inside a character
         (b'{"errors":[]}', "the body is JSON but has no 'data' list"),
         (b'{"data":{"type":"event","id":"e1"}}', "the body is JSON but has no 'data' list"),
         (b'{"data":null}', "the body is JSON but has no 'data' list"),
@@ -361,3 +361,14 @@ def test_read_page_decodes_the_repaired_body() -> None:
     decoded = read_page(page, decode_events_page)
 
     assert raw_json_text(decoded.resources[0].attributes.event_properties) == r'{"n":"\ufffd"}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe{}", b'{"data":[],"links":{"self":"\xe9"}}', b'\xe9{"data":[]}'],
+)
+def test_a_body_that_is_not_utf8_before_its_end_is_rejected_without_retry(body: bytes) -> None:
+    with pytest.raises(MalformedDocument) as raised:
+        read_outline(response(body))
+
+    assert (str(raised.value), raised.value.retryable) == ("the body is not UTF-8 text", False)
