@@ -126,7 +126,8 @@ def decode_outline(body: bytes) -> Outline:
 
     The whole body is parsed (so a truncated or garbled page is caught here, where it can still
     be retried), but its resources are skipped, not built: about a tenth of the cost of
-    decoding them. Raises `MalformedDocument` (retryable unless the body nests too deep).
+    decoding them. String escapes of half a surrogate pair are replaced (see `Outline`).
+    Raises `MalformedDocument`: retryable, unless the body nests too deep or is not UTF-8 text.
     """
     try:
         outline = _OUTLINE_DECODER.decode(body)
