@@ -227,7 +227,7 @@ class KlaviyoStream(HttpStream, ABC):
                 self.endpoint_path,
                 replaced,
             )
-        where = ""
+        flattening: Any = None  # the resource being flattened, for the error message
         try:
             for resource in read_page(response, self.decode_body).resources:
                 if type(resource.id) is not str:
@@ -236,11 +236,12 @@ class KlaviyoStream(HttpStream, ABC):
                         "id; the page cannot be read without losing records.",
                         FailureType.system_error,
                     )
-                where = f" (in {self.name} record {resource.id})"
+                flattening = resource
                 yield self.to_record(resource, slice_)
-                where = ""
+                flattening = None
         except MalformedDocument as error:
             # The error handler retried what a retry can fix; this page's shape is Klaviyo's.
+            where = "" if flattening is None else f" (in {self.name} record {flattening.id})"
             raise _stream_error(
                 f"Klaviyo's {self.endpoint_path} answered {response.status_code} but "
                 f"{error}{where}.",
